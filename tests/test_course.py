@@ -1,0 +1,94 @@
+import json
+import os
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from ftlib.course import chapters, main, parse_value, run, select
+
+ROOT_NOTEBOOKS = chapters()
+
+
+def _notebook(path, *sources):
+    cells = [new_code_cell(s) for s in sources]
+    cells[0].metadata["tags"] = ["parameters"]
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_parse_value_and_select(tmp_path):
+    assert parse_value("3") == 3 and parse_value("0.5") == 0.5 and parse_value("true") is True
+    assert parse_value("HuggingFaceTB/SmolLM2-135M") == "HuggingFaceTB/SmolLM2-135M"
+    paths = [tmp_path / "00_a.ipynb", tmp_path / "03_lora.ipynb"]
+    assert select(paths, ["03"]) == paths[1:] and select(paths, None) == paths
+    with pytest.raises(SystemExit, match="no chapter 07"):
+        select(paths, ["07"])
+
+
+def test_runner_keeps_going_past_a_failure_and_reports(tmp_path):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _notebook(nbs / "01_good.ipynb", "X = 1\nPROFILE = 'cpu'",
+              "from ftlib.record import record\nrecord('good/x_times_ten', X * 10)")
+    _notebook(nbs / "02_bad.ipynb", "PROFILE = 'cpu'", "y = 1", "1 / 0")
+    _notebook(nbs / "03_after.ipynb", "PROFILE = 'cpu'", "print(PROFILE)")
+    out = tmp_path / "out"
+    code = main(["run", "--profile", "smoke", "--notebooks", str(nbs), "--out", str(out), "-p", "X", "4"])
+    assert code == 1
+    results = {r["chapter"]: r for r in json.loads((out / "report.json").read_text())}
+    assert results["01_good"]["status"] == "ok" and results["01_good"]["figures"] == {"good/x_times_ten": 40}
+    assert results["02_bad"]["status"] == "failed" and "ZeroDivisionError" in results["02_bad"]["error"]
+    assert "In [4] `1 / 0`" in results["02_bad"]["error"]   # injected cell + 3 of its own
+    assert results["03_after"]["status"] == "ok"                      # kept going
+    assert results["01_good"]["peak_mb"] > 10                         # the kernel's memory was sampled
+    report = (out / "report.md").read_text()
+    assert "| 02_bad | failed: cell In [4] `1 / 0`: ZeroDivisionError" in report and "2/3 notebooks ran" in report
+    executed = nbformat.read(out / "03_after.ipynb", as_version=4)
+    assert executed.cells[-1].outputs[0]["text"].strip() == "smoke"   # PROFILE was injected
+
+
+@pytest.mark.skipif(not ROOT_NOTEBOOKS, reason="no chapters yet")
+def test_papermill_rerun_of_the_welcome_notebook_with_overrides(tmp_path):
+    """00_welcome in smoke with SEED overridden, offline, under the network guard."""
+    log = os.environ["FTLIB_NETGUARD_LOG"]
+    before = open(log).read() if os.path.exists(log) else ""
+    results = run("smoke", only=["00"], params={"SEED": 1}, out_dir=tmp_path)
+    assert [r.status for r in results] == ["ok"], results[0].error
+    executed = nbformat.read(tmp_path / "00_welcome.ipynb", as_version=4)
+    injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and "SEED = 1" in injected[0].source
+    figures = results[0].figures
+    assert figures["welcome/base_val_loss"] > 0 and figures["welcome/smollm2_tokens_per_s"] > 0
+    assert (open(log).read() if os.path.exists(log) else "") == before, "the notebook tried the network"
+    assert results[0].seconds < 120, "smoke must stay under 2 minutes a notebook"
+
+
+def test_network_guard_blocks_and_logs_a_real_attempt(tmp_path):
+    import subprocess
+    import sys
+    log = tmp_path / "net.log"
+    code = ("import socket\ntry:\n    socket.create_connection(('203.0.113.7', 443), timeout=1)\n"
+            "except OSError as e:\n    print('blocked' if 'blocked' in str(e) else 'other', e)\n")
+    env = {**os.environ, "FTLIB_NETGUARD_LOG": str(log)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout
+    assert out.startswith("blocked") and "203.0.113.7" in log.read_text()
+    # a loopback connection attempt is allowed through (refused by the OS, not by the guard)
+    code = ("import socket\ntry:\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\n"
+            "except OSError as e:\n    print('blocked' if 'blocked' in str(e) else 'os')\n")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout
+    assert out.strip() == "os"
+
+
+def test_committed_notebooks_carry_a_real_cpu_or_gpu_run():
+    for path in ROOT_NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        meta = nb.metadata.get("ftcourse", {})
+        assert meta.get("profile") in ("cpu", "gpu"), f"{path.name}: outputs are not from a cpu/gpu run"
+        code_cells = [c for c in nb.cells if c.cell_type == "code"]
+        assert code_cells[0].metadata.get("tags") == ["parameters"], f"{path.name}: first code cell must be `parameters`"
+        assert "PROFILE = os.environ.get(\"FTLIB_PROFILE\", \"cpu\")" in code_cells[0].source
+        assert not any("injected-parameters" in c.metadata.get("tags", []) for c in code_cells)
+        assert all(c.execution_count for c in code_cells), f"{path.name}: a cell was not executed"
+        assert not any(o.get("output_type") == "error" for c in code_cells for o in c.outputs)

@@ -1,0 +1,38 @@
+import time
+
+import numpy as np
+import torch
+
+from ftlib.hardware import measure, pick_device, pick_dtype, seed_everything
+
+
+def test_device_and_dtype_follow_the_hardware(monkeypatch):
+    device = pick_device("cpu")
+    assert device.type == ("cuda" if torch.cuda.is_available() else device.type)
+    assert pick_dtype("cpu") == torch.float32
+    monkeypatch.setenv("FTLIB_DEVICE", "cpu")
+    assert pick_device("gpu") == torch.device("cpu")
+
+
+def test_seed_everything_repeats_all_generators():
+    seed_everything(3)
+    a = (torch.rand(3), np.random.rand(3))
+    seed_everything(3)
+    b = (torch.rand(3), np.random.rand(3))
+    seed_everything(4)
+    c = torch.rand(3)
+    assert torch.equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert not torch.equal(a[0], c)
+
+
+def test_measure_sees_time_and_a_large_allocation():
+    with measure("cpu") as idle:
+        time.sleep(0.05)
+    with measure("cpu") as busy:
+        block = torch.ones(64 * 2**20 // 4 * 4)  # 256 MB of fp32, touched
+        block.add_(1)
+        time.sleep(0.05)
+        del block
+    assert idle.seconds >= 0.05 and busy.seconds >= 0.05
+    # the sampler must have seen the 256 MB block, which is freed before the block ends
+    assert busy.peak_mb - busy.start_mb > 200, busy
