@@ -41,6 +41,7 @@ def _build_smollm2(out_dir: Path) -> None:
     """Dequantize the GGUF to fp32 and save it (weights as safetensors) with its tokenizer."""
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
+    _quiet_transformers()
     gguf = smollm2_gguf_path()
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     # dequantize=True gives a plain dense model: without it, transformers marks the model as
@@ -73,6 +74,12 @@ def resolve_model_path(name: str, *, profile: str | None = None, seed: int = 0) 
     return name  # a local directory or a hub id
 
 
+def _quiet_transformers() -> None:
+    """Hide transformers' per-load progress bars ("Loading weights"): noise in a notebook."""
+    from transformers.utils import logging
+    logging.disable_progress_bar()
+
+
 def load_tokenizer(name: str = SMOLLM2, *, profile: str | None = None, seed: int = 0):
     from transformers import AutoTokenizer
     path = resolve_model_path(name, profile=profile, seed=seed)
@@ -91,6 +98,7 @@ def load_model(name: str = SMOLLM2, *, dtype: torch.dtype | None = None,
     The model comes back in eval mode on ``device`` (default: CPU).
     """
     from transformers import AutoModelForCausalLM
+    _quiet_transformers()
     path = resolve_model_path(name, profile=profile, seed=seed)
     tokenizer = load_tokenizer(name, profile=profile, seed=seed)
     model = AutoModelForCausalLM.from_pretrained(

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 
 @dataclass
@@ -120,7 +120,8 @@ def train(model: torch.nn.Module, get_batch: Callable[[int, int], dict], cfg: Tr
     last = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
 
     model.train()
-    bar = tqdm(range(start, last), desc="train", disable=not progress, initial=start, total=cfg.steps)
+    bar = tqdm(range(start, last), desc="train", disable=not progress, initial=start, total=cfg.steps,
+               mininterval=2.0)
     t0 = time.perf_counter()
     for step in bar:
         # 1. learning rate for this step
