@@ -20,8 +20,165 @@ def _chat_prompt(answer, *, tokenizer, messages) -> tuple[bool, str]:
     return False, f"lengths differ: yours {len(answer)} chars, the template's {len(expected)}"
 
 
+def _merge_once(answer, *, ids, new_id) -> tuple[bool, str]:
+    """02.merge: ``answer`` is ``ids`` after merging its most frequent adjacent pair into ``new_id``."""
+    from ftlib.bpe import get_stats, merge
+    stats = get_stats(list(ids))
+    best = max(stats.values())
+    top = [p for p, c in stats.items() if c == best]
+    if len(top) > 1:
+        return False, f"this exercise needs one most frequent pair, but {top} tie with {best} each"
+    expected = merge(list(ids), top[0], new_id)
+    answer = list(answer)
+    if answer == expected:
+        return True, f"pair {top[0]} occurs {best} times; merging it shortens {len(ids)} ids to {len(expected)}"
+    if new_id not in answer:
+        return False, f"the merged pair should become the new id {new_id}, which your list never contains"
+    if answer.count(new_id) != expected.count(new_id):
+        return False, (f"the most frequent pair is {top[0]} ({best} times, count with get_stats); "
+                       f"your list has {answer.count(new_id)} × {new_id}, expected {expected.count(new_id)}")
+    return False, f"right count of {new_id}, but the list differs: expected {expected}"
+
+
+def _bytes_per_token(answer, *, text, ids) -> tuple[bool, str]:
+    """02.bytes_per_token: UTF-8 bytes of ``text`` divided by the number of token ``ids``."""
+    expected = len(text.encode("utf-8")) / len(ids)
+    if abs(float(answer) - expected) <= 0.01:
+        return True, f"{len(text.encode('utf-8'))} bytes / {len(ids)} tokens = {expected:.2f} bytes per token"
+    if abs(float(answer) - len(text) / len(ids)) <= 0.01 and len(text) != len(text.encode("utf-8")):
+        return False, ("you divided characters, not bytes: use len(text.encode('utf-8')) — "
+                       "a Chinese character is 3 bytes")
+    if abs(float(answer) - len(ids) / len(text.encode("utf-8"))) <= 0.01:
+        return False, "upside down: bytes divided by tokens, so a bigger number means more compression"
+    return False, f"expected about {expected:.2f}: UTF-8 bytes of the text divided by the number of token ids"
+
+
+def _warmup_cosine(answer, **context) -> tuple[bool, str]:
+    """``answer(step, steps, lr, warmup_steps, min_lr_ratio)`` must match :func:`ftlib.train.lr_at`."""
+    from ftlib.train import TrainConfig, lr_at
+    for steps, lr, warmup, floor in [(100, 1.0, 10, 0.1), (50, 3e-4, 5, 0.1), (30, 2e-3, 1, 0.0)]:
+        cfg = TrainConfig(steps=steps, lr=lr, warmup_steps=warmup, min_lr_ratio=floor)
+        for step in range(steps + 1):
+            got, want = answer(step, steps, lr, warmup, floor), lr_at(step, cfg)
+            if abs(got - want) > 1e-9 * max(1.0, lr):
+                where = "warmup" if step < warmup else "cosine decay"
+                return False, (f"steps={steps}, lr={lr}, warmup={warmup}: at step {step} ({where}) you give "
+                               f"{got:.6g}, expected {want:.6g}")
+    return True, "matches ftlib.train.lr_at on three schedules, every step"
+
+
+_LINE_CASES = ["", "one line", "a\na\na\nb", "a\n\n  a  \nb\n", "x\ny\nz", "buy now\n" * 5 + "ok",
+               "click here\nclick here\nother\nother\nother"]
+
+
+def _repeated_line_ratio(answer, **context) -> tuple[bool, str]:
+    """``answer(text)`` must match :func:`ftlib.cleaning.repeated_line_ratio` (blank lines ignored)."""
+    from ftlib.cleaning import repeated_line_ratio
+    for text in _LINE_CASES:
+        got, want = answer(text), repeated_line_ratio(text)
+        if abs(got - want) > 1e-9:
+            return False, f"for {text!r} you give {got:.4f}, expected {want:.4f} (strip lines, skip blank ones)"
+    return True, f"matches ftlib.cleaning.repeated_line_ratio on {len(_LINE_CASES)} texts"
+
+
+def _quantize_block(answer, *, block) -> tuple[bool, str]:
+    """04.quantize_block: ``answer`` is the list of NF4 codes (0..15) of one ``block`` of weights."""
+    import torch
+    from ftlib.nf4 import nf4_levels, quantize_blockwise
+    block = torch.as_tensor(block, dtype=torch.float32).flatten()
+    expected, absmax = quantize_blockwise(block, nf4_levels(), blocksize=block.numel())
+    expected = expected.flatten().tolist()
+    answer = [int(a) for a in answer]
+    if answer == expected:
+        return True, f"absmax {absmax.item():.4f}; every weight coded to its nearest NF4 level"
+    if len(answer) != len(expected):
+        return False, f"expected {len(expected)} codes, one per weight; you gave {len(answer)}"
+    if answer == [15 - c for c in expected]:
+        return False, "upside down: code 0 is the most negative level (-1.0), code 15 is +1.0"
+    wrong = [i for i, (a, b) in enumerate(zip(answer, expected)) if a != b]
+    i = wrong[0]
+    return False, (f"{len(wrong)} code(s) differ; weight {i} = {block[i].item():.4f} is "
+                   f"{(block[i] / absmax).item():+.4f} after dividing by absmax {absmax.item():.4f}: "
+                   f"nearest level is code {expected[i]}, you gave {answer[i]}")
+
+
+def _bits_per_param(answer, *, blocksize, dq_blocksize) -> tuple[bool, str]:
+    """04.bits_per_param: storage per weight with double quantization (8-bit absmax, fp32 second level)."""
+    expected = 4 + 8 / blocksize + 32 / (blocksize * dq_blocksize)
+    if abs(float(answer) - expected) < 1e-3:
+        return True, f"4 + 8/{blocksize} + 32/({blocksize}·{dq_blocksize}) = {expected:.4f} bits per weight"
+    if abs(float(answer) - (4 + 32 / blocksize)) < 1e-3:
+        return False, "that is without double quantization: the absmax constants are stored in 8 bits, not 32"
+    if abs(float(answer) - (4 + 8 / blocksize)) < 1e-3:
+        return False, "almost: each block of absmax values also needs one fp32 constant of its own"
+    return False, f"expected about {expected:.3f}: 4 bits + the 8-bit absmax per block + the fp32 constant per absmax block"
+
+
+def _qlora_weights_gb(answer, *, shape) -> tuple[bool, str]:
+    """04.qlora_weights_gb: GB (1e9 bytes) of a QLoRA base: linear layers at 4.127 bits, the rest bf16."""
+    from ftlib.memory import training_memory
+    expected = training_memory(shape, "qlora", weight_bytes=2)["weights"] / 1e9
+    if abs(float(answer) - expected) <= 0.02 * expected:
+        return True, f"{expected:.2f} GB: linear layers in NF4, embeddings and norms in bf16"
+    all4 = shape.n_params * 4.127 / 8 / 1e9
+    if abs(float(answer) - all4) <= 0.02 * all4:
+        return False, "you quantized every parameter: the embeddings (and an untied lm_head) stay in bf16"
+    return False, f"expected about {expected:.2f} GB (use shape.linear_params and shape.n_params)"
+
+
+def _delta_weight(answer, **context) -> tuple[bool, str]:
+    """03.delta_weight: ``answer(A, B, alpha, r)`` returns LoRA's update ``(alpha / r) * B @ A``, shape (out, in)."""
+    import torch
+    g = torch.Generator().manual_seed(0)
+    for n_out, n_in, r, alpha in [(5, 7, 2, 4.0), (6, 3, 1, 1.0), (4, 9, 3, 12.0)]:
+        A, B = torch.randn(r, n_in, generator=g), torch.randn(n_out, r, generator=g)
+        want = (alpha / r) * B @ A
+        got = answer(A.clone(), B.clone(), alpha, r)
+        if got is None:
+            return False, "your function returns None: replace the placeholder with the formula"
+        got = torch.as_tensor(got)
+        if got.shape != want.shape:
+            hint = " (A @ B is r x r or fails; the update is B @ A)" if got.shape == (r, r) else ""
+            return False, f"shape {tuple(got.shape)}, expected (out, in) = {tuple(want.shape)}{hint}"
+        if torch.allclose(got, want, atol=1e-5):
+            continue
+        if torch.allclose(got, B @ A, atol=1e-5):
+            return False, "right matrix product, but you forgot the scaling alpha / r"
+        if torch.allclose(got, (r / alpha) * B @ A, atol=1e-5):
+            return False, "the scaling is upside down: alpha / r, not r / alpha"
+        return False, f"for out={n_out}, in={n_in}, r={r}, alpha={alpha} your values differ from (alpha / r) * B @ A"
+    return True, "(alpha / r) * B @ A: a rank-r matrix the size of W0, which merge adds to it"
+
+
+def _trainable_count(answer, *, shapes, r) -> tuple[bool, str]:
+    """03.trainable_count: LoRA of rank ``r`` on linear layers of ``(out, in)`` ``shapes`` trains ``r*(in+out)`` each."""
+    want = sum(r * (n_in + n_out) for n_out, n_in in shapes)
+    answer = int(answer)
+    if answer == want:
+        return True, f"{len(shapes)} layers x r*(in + out) = {want:,} trainable numbers"
+    if answer == sum(n_in * n_out for n_out, n_in in shapes):
+        return False, "that is the full-fine-tuning count (in x out per layer); LoRA trains A (r x in) and B (out x r)"
+    if answer in (sum(r * n_in for _, n_in in shapes), sum(r * n_out for n_out, _ in shapes)):
+        return False, "you counted only one of A (r x in) and B (out x r); LoRA trains both"
+    per_layer = {s: r * (s[0] + s[1]) for s in set(shapes)}
+    if answer in per_layer.values() or answer == sum(per_layer.values()):
+        return False, f"that is one layer's worth; there are {len(shapes)} wrapped layers in total"
+    if all(o == i for o, i in shapes) is False and answer == sum(r * 2 * n_in for _, n_in in shapes):
+        return False, "not every projection is square: v_proj maps 576 -> 192 (grouped-query attention)"
+    return False, f"expected {want:,}: sum over the wrapped layers of r*(in + out)"
+
+
 CHECKS: dict[str, Callable[..., tuple[bool, str]]] = {
     "00.chat_prompt": _chat_prompt,
+    "01.warmup_cosine": _warmup_cosine,
+    "01.repeated_line_ratio": _repeated_line_ratio,
+    "02.merge": _merge_once,
+    "02.bytes_per_token": _bytes_per_token,
+    "03.delta_weight": _delta_weight,
+    "03.trainable_count": _trainable_count,
+    "04.quantize_block": _quantize_block,
+    "04.bits_per_param": _bits_per_param,
+    "04.qlora_weights_gb": _qlora_weights_gb,
 }
 
 

@@ -3,7 +3,7 @@
 ``build_base_model(out_dir, profile=..., seed=...)`` is what :func:`ftlib.checkpoints.base_model_dir`
 calls when a notebook needs the course base model and the cache does not have it yet:
 
-1. take the clean documents of the generated corpus (``data/corpus_raw.jsonl``),
+1. clean the generated corpus with :func:`ftlib.cleaning.clean` (filters, dedup, PII masked),
 2. train a byte-level BPE tokenizer on them with ``tokenizers``,
 3. pack documents into fixed-length rows ``<s> doc </s> <s> doc ...``,
 4. pretrain a tiny Llama (:data:`ftlib.models.TINY_CONFIGS`) with :func:`ftlib.train.train`,
@@ -32,8 +32,8 @@ class PretrainConfig:
 
 
 PRETRAIN_CONFIGS = {
-    "smoke": PretrainConfig(steps=30, batch_size=8, seq_len=64, lr=3e-3, warmup_steps=5, val_fraction=0.05),
-    "cpu": PretrainConfig(steps=600, batch_size=16, seq_len=128, lr=2e-3, warmup_steps=40, val_fraction=0.05),
+    "smoke": PretrainConfig(steps=40, batch_size=8, seq_len=64, lr=1e-2, warmup_steps=5, val_fraction=0.05),
+    "cpu": PretrainConfig(steps=300, batch_size=16, seq_len=128, lr=2e-3, warmup_steps=20, val_fraction=0.05),
     "gpu": PretrainConfig(steps=2000, batch_size=64, seq_len=256, lr=1e-3, warmup_steps=100, val_fraction=0.05),
 }
 
@@ -102,47 +102,88 @@ def split_documents(texts: list[str], val_fraction: float, seed: int) -> tuple[l
     return [texts[i] for i in order[n_val:]], [texts[i] for i in order[:n_val]]
 
 
-def build_base_model(out_dir: str | Path, *, profile: str, seed: int = 0,
-                     texts: list[str] | None = None, progress: bool = True) -> dict:
-    """Pretrain the course base model for ``profile`` and save it in ``out_dir``.
+def prepare_data(profile: str, seed: int = 0, texts: list[str] | None = None) -> dict:
+    """Split, train the tokenizer, pack. ``texts`` defaults to the cleaned generated corpus.
 
-    ``texts`` defaults to the oracle-clean generated corpus. Returns the training history
-    plus ``val_loss`` (also written to ``out_dir/pretrain.json``).
+    Returns ``{"tokenizer", "train_rows", "val_rows", "train_texts", "val_texts"}``; rows are
+    LongTensors of shape (rows, seq_len).
     """
-    from ftlib.hardware import pick_device, seed_everything
-    from ftlib.models import TINY_CONFIGS, tiny_llama
-    from ftlib.train import TrainConfig, train
-
-    seed_everything(seed)
-    cfg, tiny = PRETRAIN_CONFIGS[profile], TINY_CONFIGS[profile]
-    if texts is None:
+    from ftlib.models import TINY_CONFIGS
+    cfg = PRETRAIN_CONFIGS[profile]
+    if texts is None:  # chapter 01's pipeline: filters, dedup, PII masked
+        from ftlib.cleaning import clean
         from ftlib.data import load_corpus
-        texts = oracle_clean(load_corpus())
+        texts = [row["text"] for row in clean(load_corpus())[0]]
     train_texts, val_texts = split_documents(texts, cfg.val_fraction, seed)
-    tokenizer = train_tokenizer(train_texts, tiny.vocab_size)
-    train_rows, val_rows = pack(train_texts, tokenizer, cfg.seq_len), pack(val_texts, tokenizer, cfg.seq_len)
+    tokenizer = train_tokenizer(train_texts, TINY_CONFIGS[profile].vocab_size)
+    return {"tokenizer": tokenizer, "train_texts": train_texts, "val_texts": val_texts,
+            "train_rows": pack(train_texts, tokenizer, cfg.seq_len),
+            "val_rows": pack(val_texts, tokenizer, cfg.seq_len)}
 
-    model = tiny_llama(tiny, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                       pad_token_id=tokenizer.pad_token_id).to(pick_device(profile))
-    order = torch.Generator().manual_seed(seed)
-    # One fixed permutation of rows per epoch; a batch is a function of the step (resumable).
-    perm = torch.randperm(len(train_rows), generator=order)
+
+def init_model(profile: str, tokenizer, seed: int = 0):
+    """A freshly initialised tiny Llama for ``profile``, seeded, on the profile's device."""
+    from ftlib.hardware import pick_device, seed_everything
+    from ftlib.models import TINY_CONFIGS, _quiet_transformers, tiny_llama
+    seed_everything(seed)
+    model = tiny_llama(TINY_CONFIGS[profile], bos_token_id=tokenizer.bos_token_id,
+                       eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    return model.to(pick_device(profile))
+
+
+def batch_fn(train_rows: torch.Tensor, batch_size: int, seed: int = 0):
+    """``get_batch(step, micro)`` for :func:`ftlib.train.train`: a batch is a function of the step.
+
+    One fixed permutation of the rows, walked through in order (wrapping around), so a resumed
+    run sees exactly the batches the interrupted one would have.
+    """
+    perm = torch.randperm(len(train_rows), generator=torch.Generator().manual_seed(seed))
 
     def get_batch(step: int, micro: int) -> dict:
-        idx = [(step * cfg.batch_size + i) % len(train_rows) for i in range(cfg.batch_size)]
+        idx = [(step * batch_size + i) % len(train_rows) for i in range(batch_size)]
         x = train_rows[perm[idx]]
         return {"input_ids": x, "labels": x}
+    return get_batch
 
-    tc = TrainConfig(steps=cfg.steps, lr=cfg.lr, warmup_steps=cfg.warmup_steps,
-                     eval_every=max(1, cfg.steps // 10))
-    history = train(model, get_batch, tc, evaluate=lambda m: mean_loss(m, val_rows), progress=progress)
+
+def train_config(profile: str, **overrides):
+    """The :class:`ftlib.train.TrainConfig` of the base-model run for ``profile``."""
+    from ftlib.train import TrainConfig
+    cfg = PRETRAIN_CONFIGS[profile]
+    values = dict(steps=cfg.steps, lr=cfg.lr, warmup_steps=cfg.warmup_steps,
+                  eval_every=max(1, cfg.steps // 10))
+    return TrainConfig(**{**values, **overrides})
+
+
+def save_base_model(out_dir: str | Path, model, tokenizer, history: dict, *, profile: str, seed: int) -> dict:
+    """Save model (safetensors) + tokenizer + ``pretrain.json``; returns the completed history."""
+    from ftlib.models import TINY_CONFIGS
+    tiny = TINY_CONFIGS[profile]
+    history = dict(history)
     history["val_loss"] = history["eval"][-1]
     history["ln_vocab"] = math.log(tiny.vocab_size)
     history["profile"], history["seed"] = profile, seed
-    history["pretrain_config"], history["model_config"] = asdict(cfg), asdict(tiny)
-
+    history["pretrain_config"], history["model_config"] = asdict(PRETRAIN_CONFIGS[profile]), asdict(tiny)
     out_dir = Path(out_dir)
     model.to("cpu").save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     (out_dir / "pretrain.json").write_text(json.dumps(history))
     return history
+
+
+def build_base_model(out_dir: str | Path, *, profile: str, seed: int = 0,
+                     texts: list[str] | None = None, progress: bool = True) -> dict:
+    """Pretrain the course base model for ``profile`` and save it in ``out_dir``.
+
+    ``texts`` defaults to the generated corpus cleaned by :func:`ftlib.cleaning.clean` (chapter 01's
+    pipeline, PII masked). Returns the training history plus ``val_loss`` (also written to
+    ``out_dir/pretrain.json``).
+    """
+    from ftlib.train import train
+
+    data = prepare_data(profile, seed, texts)
+    model = init_model(profile, data["tokenizer"], seed)
+    get_batch = batch_fn(data["train_rows"], PRETRAIN_CONFIGS[profile].batch_size, seed)
+    history = train(model, get_batch, train_config(profile),
+                    evaluate=lambda m: mean_loss(m, data["val_rows"]), progress=progress)
+    return save_base_model(out_dir, model, data["tokenizer"], history, profile=profile, seed=seed)
