@@ -149,6 +149,41 @@ def run(profile: str, only: list[str] | None = None, params: dict | None = None,
     return results
 
 
+def _render_carriage_returns(text: str) -> str:
+    """What a terminal shows: on each line, only the text after the last carriage return.
+
+    >>> _render_carriage_returns("train  10%\\rtrain  50%\\rtrain 100%\\ndone\\n")
+    'train 100%\\ndone\\n'
+    """
+    lines = []
+    for line in text.split("\n"):
+        parts = [p for p in line.split("\r") if p]
+        lines.append(parts[-1] if parts else "")
+    return "\n".join(lines)
+
+
+def tidy_outputs(nb) -> None:
+    """Merge consecutive stream outputs of a cell and keep only the final state of progress bars.
+
+    A text progress bar redraws itself with carriage returns; stored raw, one training loop
+    leaves hundreds of outputs in the notebook. After tidying, a learner sees what Jupyter showed.
+    """
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        merged = []
+        for out in cell.outputs:
+            if (out.get("output_type") == "stream" and merged
+                    and merged[-1].get("output_type") == "stream" and merged[-1]["name"] == out["name"]):
+                merged[-1]["text"] += out["text"]
+            else:
+                merged.append(out)
+        for out in merged:
+            if out.get("output_type") == "stream":
+                out["text"] = _render_carriage_returns(out["text"])
+        cell.outputs = merged
+
+
 def publish(run_dir: Path, notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Path]:
     """Copy executed notebooks from ``run_dir`` back into ``notebooks/`` so learners see real outputs.
 
@@ -171,6 +206,7 @@ def publish(run_dir: Path, notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Path]:
         for cell in nb.cells:
             cell.metadata.pop("papermill", None)
             cell.metadata.pop("execution", None)
+        tidy_outputs(nb)
         nb.metadata["ftcourse"] = {"profile": params.get("PROFILE"), "parameters": params,
                                    "seconds": round(result["seconds"], 1),
                                    "peak_mb": round(result["peak_mb"])}
