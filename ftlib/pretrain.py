@@ -124,7 +124,7 @@ def prepare_data(profile: str, seed: int = 0, texts: list[str] | None = None) ->
 def init_model(profile: str, tokenizer, seed: int = 0):
     """A freshly initialised tiny Llama for ``profile``, seeded, on the profile's device."""
     from ftlib.hardware import pick_device, seed_everything
-    from ftlib.models import TINY_CONFIGS, _quiet_transformers, tiny_llama
+    from ftlib.models import TINY_CONFIGS, tiny_llama
     seed_everything(seed)
     model = tiny_llama(TINY_CONFIGS[profile], bos_token_id=tokenizer.bos_token_id,
                        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
@@ -157,7 +157,8 @@ def train_config(profile: str, **overrides):
 
 def save_base_model(out_dir: str | Path, model, tokenizer, history: dict, *, profile: str, seed: int) -> dict:
     """Save model (safetensors) + tokenizer + ``pretrain.json``; returns the completed history."""
-    from ftlib.models import TINY_CONFIGS
+    from ftlib.models import TINY_CONFIGS, _quiet_transformers
+    _quiet_transformers()  # no "Writing model shards" bar in the notebooks
     tiny = TINY_CONFIGS[profile]
     history = dict(history)
     history["val_loss"] = history["eval"][-1]
