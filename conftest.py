@@ -21,6 +21,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["MPLBACKEND"] = "Agg"
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see ftlib/hardware.py: shared cores
 os.environ["FTLIB_RECORDS"] = str(_session_dir / "records.json")
 os.environ["FTLIB_HOME"] = os.environ.get("FTLIB_TEST_HOME") or str(_session_dir / "home")
 os.environ["FTLIB_NETGUARD_LOG"] = str(NETGUARD_LOG)

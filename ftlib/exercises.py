@@ -191,6 +191,9 @@ def check(name: str, answer, **context) -> bool:
         return False
     try:
         ok, message = CHECKS[name](answer, **context)
+    except NotImplementedError:  # the stub of a function the learner has not written yet
+        print(f"✗ {name}: not attempted yet. Write the code where it says YOUR CODE HERE and run the cell again.")
+        return False
     except Exception as e:  # a learner's answer of the wrong type should get a hint, not a traceback
         ok, message = False, f"could not check your answer: {type(e).__name__}: {e}"
     print(f"{'✓' if ok else '✗'} {name}: {message}")

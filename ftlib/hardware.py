@@ -2,6 +2,20 @@
 
 Nothing in the course hard-codes ``cuda``: notebooks call :func:`pick_device` and
 :func:`pick_dtype`, so the same cell runs on a laptop CPU, a CUDA GPU or Apple's MPS.
+
+**Shared CPUs.** torch runs its CPU kernels on an OpenMP thread pool. Two things make it slow
+when other processes use the cores, as they always do on a learner's laptop:
+
+- *spin-waiting*: at the end of each parallel region an OpenMP thread busy-waits for the others
+  (libgomp's default), burning the core the other process or the slower thread needs. Measured
+  on 2 cores (SmolLM2 forward + backward, batch 4 x 64): 1.5 s per step alone; two such
+  processes side by side, 5.0 s each when spinning (18 s on the first step), 2.8 s each with
+  ``OMP_WAIT_POLICY=PASSIVE``, which costs about 15% when the machine is idle.
+  ``import ftlib`` sets PASSIVE unless you set ``OMP_WAIT_POLICY`` yourself (set ``ACTIVE`` on a
+  dedicated machine);
+- *more threads than cores*: torch sizes its pool from the machine's cores, not from the cores
+  this process may use (CPU affinity, a container's CPU quota). :func:`usable_cores` reads both, and
+  importing this module caps torch's threads to it (``FTLIB_THREADS`` overrides).
 """
 from __future__ import annotations
 
@@ -13,6 +27,34 @@ import warnings
 
 import numpy as np
 import torch
+
+
+def usable_cores() -> int:
+    """Cores this process may really use: CPU affinity, capped by a cgroup v2 CPU quota."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()
+        if quota != "max":
+            cores = min(cores, max(1, int(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
+
+
+def set_cpu_threads(n: int | None = None) -> int:
+    """Size torch's CPU thread pool: ``n``, else ``$FTLIB_THREADS``, else :func:`usable_cores`."""
+    n = n or int(os.environ.get("FTLIB_THREADS", 0)) or min(torch.get_num_threads(), usable_cores())
+    torch.set_num_threads(n)
+    return n
+
+
+def threads_summary() -> str:
+    """One line for an environment check: threads, usable cores and the OpenMP wait policy."""
+    return (f"{torch.get_num_threads()} torch threads on {usable_cores()} usable cores, "
+            f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset (spin)')}")
+
+
+set_cpu_threads()
 
 
 def pick_device(profile: str | None = None) -> torch.device:

@@ -27,8 +27,11 @@ def _plain(value):
     return value
 
 
-def record(name: str, value, *, quiet: bool = False):
-    """Store ``value`` under ``name`` (``"chapter/figure"``) and return it."""
+def record(name: str, value, *, quiet: bool = False) -> None:
+    """Store ``value`` under ``name`` (``"chapter/figure"``).
+
+    Returns nothing, so a notebook cell ending in ``record(...)`` shows no stray value.
+    """
     value = _plain(value)
     path = records_path()
     data = load_records(path)
@@ -37,7 +40,6 @@ def record(name: str, value, *, quiet: bool = False):
     path.write_text(json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
     if not quiet:
         print(f"recorded {name} = {value}")
-    return value
 
 
 def load_records(path: str | Path | None = None) -> dict:

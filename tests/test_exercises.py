@@ -23,3 +23,34 @@ def test_chat_prompt_checker_accepts_exact_and_rejects_near_misses(capsys):
 def test_unknown_exercise_is_an_error():
     with pytest.raises(KeyError, match="known"):
         check("99.nothing", 1)
+
+
+# One typical wrong answer per checker. Every checker must reject its wrong answer here and accept
+# its solution in the instructor notebook (test_solutions.py): a checker that accepts anything fails.
+def _wrong_answers():
+    import torch
+    from ftlib.memory import LLAMA2_7B
+    return {
+        "00.chat_prompt": ("<user>hi<assistant>\n", {"tokenizer": FakeTokenizer(), "messages": MESSAGES}),
+        "01.warmup_cosine": (lambda step, steps, lr, warmup_steps, min_lr_ratio: lr, {}),
+        "01.repeated_line_ratio": (lambda text: 0.0, {}),
+        "02.merge": ([5, 6, 7, 5, 6, 8, 5, 6], {"ids": [5, 6, 7, 5, 6, 8, 5, 6], "new_id": 9}),
+        "02.bytes_per_token": (5 / 3, {"text": "猫 cat", "ids": [1, 2, 3]}),
+        "03.delta_weight": (lambda A, B, alpha, r: B @ A, {}),
+        "03.trainable_count": (3 * (576 * 576 + 192 * 576), {"shapes": [(576, 576), (192, 576)] * 3, "r": 4}),
+        "04.quantize_block": ([7] * 8, {"block": torch.linspace(-1, 1, 8).tolist()}),
+        "04.bits_per_param": (4.5, {"blocksize": 64, "dq_blocksize": 256}),
+        "04.qlora_weights_gb": (14.0, {"shape": LLAMA2_7B}),
+    }
+
+
+def test_every_checker_has_a_wrong_answer_here():
+    from ftlib.exercises import CHECKS
+    assert set(_wrong_answers()) == set(CHECKS)
+
+
+@pytest.mark.parametrize("name", sorted(_wrong_answers()))
+def test_every_checker_rejects_a_wrong_answer(name, capsys):
+    answer, context = _wrong_answers()[name]
+    assert not check(name, answer, **context)
+    assert f"✗ {name}" in capsys.readouterr().out

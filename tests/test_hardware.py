@@ -1,3 +1,4 @@
+import os
 import time
 
 import numpy as np
@@ -36,3 +37,28 @@ def test_measure_sees_time_and_a_large_allocation():
     assert idle.seconds >= 0.05 and busy.seconds >= 0.05
     # the sampler must have seen the 256 MB block, which is freed before the block ends
     assert busy.peak_mb - busy.start_mb > 200, busy
+
+
+def test_importing_ftlib_first_makes_openmp_threads_sleep_instead_of_spin():
+    import os
+    import subprocess
+    import sys
+    code = "import ftlib, os, torch; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "PASSIVE"
+    out = subprocess.run([sys.executable, "-c", code], env={**env, "OMP_WAIT_POLICY": "ACTIVE"},
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ACTIVE"                  # a learner's own choice wins
+
+
+def test_threads_never_exceed_the_usable_cores(monkeypatch):
+    from ftlib.hardware import set_cpu_threads, usable_cores
+    before = torch.get_num_threads()
+    try:
+        assert 1 <= usable_cores() <= (os.cpu_count() or 1)
+        assert set_cpu_threads() <= usable_cores()
+        monkeypatch.setenv("FTLIB_THREADS", "1")
+        assert set_cpu_threads() == 1 == torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)

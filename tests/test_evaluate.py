@@ -1,0 +1,126 @@
+"""ftlib.evaluate: the statistics against scipy, greedy answers against one-by-one generation,
+the answer budget against the data, teacher-forced exact match against a hand example."""
+import pytest
+import torch
+from scipy.stats import binomtest
+
+from ftlib.data import load_tasks
+from ftlib.evaluate import (Accuracy, accuracy, answer_budget, compare, exact_match, greedy_answers,
+                            mcnemar, paired_bootstrap, teacher_forced_correct, wilson_interval)
+
+
+@pytest.mark.parametrize("k,n", [(0, 30), (2, 30), (28, 30), (30, 30), (7, 9), (500, 1202)])
+def test_wilson_matches_scipy(k, n):
+    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    assert wilson_interval(k, n) == pytest.approx((ci.low, ci.high), abs=1e-9)
+
+
+def test_accuracy_string_carries_n_and_interval():
+    acc = accuracy([True] * 28 + [False] * 2)
+    assert (acc.k, acc.n) == (28, 30)
+    assert str(acc) == "93% (28/30; 95% CI 79–98%)"
+    assert Accuracy(0, 0).ci == (0.0, 1.0)
+
+
+@pytest.mark.parametrize("only_a,only_b,both", [(4, 0, 10), (3, 9, 5), (0, 0, 7), (12, 2, 0)])
+def test_mcnemar_is_the_exact_binomial_test_on_discordant_items(only_a, only_b, both):
+    a = [1] * only_a + [0] * only_b + [1] * both
+    b = [0] * only_a + [1] * only_b + [1] * both
+    got = mcnemar(a, b)
+    assert (got["only_a"], got["only_b"]) == (only_a, only_b)
+    want = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
+    assert got["p_value"] == pytest.approx(want, abs=1e-12)
+
+
+def test_mcnemar_refuses_unpaired_lists():
+    with pytest.raises(ValueError, match="same items"):
+        mcnemar([1, 0], [1])
+
+
+def test_paired_bootstrap_interval_covers_the_difference_and_shrinks_with_n():
+    a, b = [0, 1] * 20, [1, 1] * 20                       # b is right on 20 more of 40 items
+    diff, lo, hi = paired_bootstrap(a, b)
+    assert diff == 0.5 and lo < 0.5 < hi
+    _, lo4, hi4 = paired_bootstrap(a * 4, b * 4)
+    assert hi4 - lo4 < hi - lo
+
+
+def test_compare_says_when_a_difference_is_not_real():
+    a = [True] * 27 + [False] * 3
+    b = [True] * 29 + [False] * 1                         # 2 more right: not significant at n = 30
+    assert "not distinguishable at this n" in compare(a, b, "base", "tuned")
+    big = compare([False] * 30, [True] * 30, "base", "tuned")
+    assert "tuned is better" in big and "0% (0/30" in big
+
+
+class CharTokenizer:
+    """A tokenizer with one token per character: 'answer budget' is the longest answer's length."""
+    name_or_path, padding_side = "chars", "right"
+
+    def __len__(self):
+        return 256
+
+    def __call__(self, texts, add_special_tokens=False):
+        return {"input_ids": [[ord(c) % 256 for c in t] for t in texts]}
+
+
+def test_answer_budget_fits_the_longest_gold_answer_of_the_family():
+    longest = max(len(r["answer"]) for s in ("train", "val", "test") for r in load_tasks(s, ["format_list"]))
+    assert answer_budget(CharTokenizer(), "format_list") == longest + 2
+    assert answer_budget(CharTokenizer(), "arithmetic") < answer_budget(CharTokenizer(), "format_list")
+
+
+def test_teacher_forced_correct_on_a_hand_example():
+    V = 5
+    labels = torch.tensor([[-100, -100, 3, 4], [-100, -100, 3, 4]])
+    logits = torch.zeros(2, 4, V)
+    logits[:, 1, 3] = 1.0                                 # position 1 predicts token 3: right for both
+    logits[0, 2, 4] = 1.0                                 # row 0 then predicts 4: right
+    logits[1, 2, 2] = 1.0                                 # row 1 predicts 2: wrong
+    logits[:, 0, 1] = 1.0                                 # prompt positions do not count
+    assert teacher_forced_correct(logits, labels) == [True, False]
+
+
+def test_greedy_answers_batched_with_left_padding_equal_one_by_one():
+    from ftlib.models import TinyConfig, tiny_llama
+    from transformers import PreTrainedTokenizerFast
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    vocab = {c: i for i, c in enumerate(["<pad>", "<s>", "</s>"] + list("abcdefghijklmnopqrstuvwxyz "))}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<pad>"))
+    tok.pre_tokenizer = pre_tokenizers.Split("", "isolated")
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>")
+    torch.manual_seed(0)
+    model = tiny_llama(TinyConfig(vocab_size=len(vocab), hidden_size=32, n_layers=2, n_heads=4, n_kv_heads=2,
+                                  intermediate_size=48, max_seq_len=64)).eval()
+    prompts = ["abc", "hello there", "z", "the cat sat"]           # different lengths: padding matters
+    batched = greedy_answers(model, tokenizer, prompts, max_new_tokens=6, batch_size=4)
+    alone = [greedy_answers(model, tokenizer, [p], max_new_tokens=6)[0] for p in prompts]
+    assert batched == alone
+    assert len(set(batched)) > 1                                     # not trivially equal
+    assert tokenizer.padding_side == "right"                         # restored
+
+
+def test_exact_match_uses_the_verifiers_and_a_budget_per_family():
+    rows = load_tasks("test", ["arithmetic"])[:3] + load_tasks("test", ["format_list"])[:2]
+
+    class Echo:  # a "model" whose greedy answer is the gold answer for arithmetic, junk otherwise
+        pass
+
+    import ftlib.evaluate as ev
+    calls = []
+
+    def fake_greedy(model, tokenizer, prompts, max_new_tokens, batch_size=32):
+        calls.append(max_new_tokens)
+        by_prompt = {r["prompt"]: r for r in rows}
+        return [by_prompt[p]["answer"] if by_prompt[p]["family"] == "arithmetic" else "no" for p in prompts]
+
+    original = ev.greedy_answers
+    ev.greedy_answers = fake_greedy
+    try:
+        result = exact_match(Echo(), CharTokenizer(), rows, render=lambda p: p)
+    finally:
+        ev.greedy_answers = original
+    assert result.correct == [True, True, True, False, False]
+    assert str(result.by_family()["arithmetic"]).startswith("100% (3/3")
+    assert calls == [answer_budget(CharTokenizer(), "arithmetic"), answer_budget(CharTokenizer(), "format_list")]
