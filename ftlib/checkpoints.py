@@ -21,6 +21,21 @@ def course_home() -> Path:
     return Path(os.environ.get("FTLIB_HOME", Path.home() / ".cache" / "ftlib")).expanduser()
 
 
+def display_path(path: str | Path) -> str:
+    """A path as a learner should read it: ``$FTLIB_HOME/base-cpu-seed0``, not this machine's home.
+
+    >>> import os; os.environ["FTLIB_HOME"] = "/tmp/x"; display_path("/tmp/x/base-cpu-seed0")
+    '$FTLIB_HOME/base-cpu-seed0'
+    >>> display_path("/somewhere/else/model")
+    '…/else/model'
+    """
+    path = Path(path).resolve()
+    try:
+        return str(Path("$FTLIB_HOME") / path.relative_to(course_home().resolve()))
+    except ValueError:
+        return str(Path("…", *path.parts[-2:]))
+
+
 def product_name(kind: str, profile: str, seed: int) -> str:
     """``product_name("base", "cpu", 0) == "base-cpu-seed0"``."""
     return f"{kind}-{profile}-seed{seed}"

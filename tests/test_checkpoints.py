@@ -35,3 +35,10 @@ def test_interrupted_build_leaves_nothing_behind(tmp_path, monkeypatch):
 def test_product_names_key_profile_and_seed():
     assert product_name("base", "cpu", 0) == "base-cpu-seed0"
     assert product_name("base", "cpu", 0) != product_name("base", "cpu", 1)
+
+
+def test_display_path_hides_the_machine(tmp_path, monkeypatch):
+    from ftlib.checkpoints import display_path
+    monkeypatch.setenv("FTLIB_HOME", str(tmp_path / "home"))
+    assert display_path(tmp_path / "home" / "base-cpu-seed0") == "$FTLIB_HOME/base-cpu-seed0"
+    assert str(tmp_path) not in display_path(tmp_path / "elsewhere" / "x" / "y")
