@@ -124,3 +124,18 @@ def test_learner_exercises_are_stubs_of_the_solutions_and_unexecuted(path):
 def test_every_checker_belongs_to_an_exercise():
     used = {name for path in NOTEBOOKS for name in load_solutions(path.stem)}
     assert used == set(CHECKS), f"checkers without an exercise: {set(CHECKS) - used}; without a checker: {used - set(CHECKS)}"
+
+
+def test_readme_cpu_times_are_the_committed_runs():
+    """The README's chapter table states each notebook's cpu time: it must be the committed run's."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for path in NOTEBOOKS:
+        meta = nbformat.read(path, as_version=4).metadata.get("ftcourse", {})
+        row = next((line for line in readme.splitlines() if line.startswith(f"| {path.stem[:2]} | `{path.stem}`")), None)
+        assert row, f"README.md: no chapter-table row for {path.stem}"
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        cpu = re.match(r"([\d.]+) min", cells[4])
+        assert cpu, f"README.md row {path.stem}: cpu column {cells[4]!r} is not 'N.N min'"
+        if meta.get("profile") == "cpu":
+            assert abs(float(cpu.group(1)) - meta["seconds"] / 60) <= 0.05, (
+                f"README says {cells[4]} for {path.stem}; the committed cpu run took {meta['seconds'] / 60:.1f} min")
