@@ -1,0 +1,135 @@
+"""ftlib.sft: the training template renders SmolLM2's own text, labels cover only what the assistant
+writes, and packing keeps examples apart (block-diagonal attention) without changing the loss."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ftlib.data import load_tasks
+from ftlib.models import TinyConfig, load_tokenizer, tiny_llama
+from ftlib.sft import (IGNORE, SMOLLM2_SYSTEM, Encoded, block_diagonal_mask, chatml_template, collate,
+                       encode_chat, pack, padding_waste, task_messages)
+
+CHATS = [
+    [{"role": "user", "content": "What is 7 + 5?"}, {"role": "assistant", "content": "12"}],
+    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+     {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Sort 3, 1"},
+     {"role": "assistant", "content": "1, 3"}],
+]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer("smollm2-135m")
+
+
+@pytest.mark.parametrize("chat", CHATS)
+@pytest.mark.parametrize("generation_prompt", [False, True])
+def test_training_template_renders_smollm2s_own_text(tokenizer, chat, generation_prompt):
+    chat = chat[:-1] if generation_prompt else chat
+    ours = tokenizer.apply_chat_template(chat, chat_template=chatml_template(SMOLLM2_SYSTEM), tokenize=False,
+                                         add_generation_prompt=generation_prompt)
+    theirs = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=generation_prompt)
+    assert ours == theirs
+
+
+def test_labels_are_exactly_the_assistant_turns(tokenizer):
+    enc = encode_chat(tokenizer, CHATS[1], template=chatml_template(SMOLLM2_SYSTEM), max_length=512)
+    assert len(enc.input_ids) == len(enc.labels) and not enc.truncated
+    labelled = [t for t in enc.labels if t != IGNORE]
+    assert tokenizer.decode(labelled) == "Hello.<|im_end|>1, 3<|im_end|>"
+    assert sum(t == IGNORE for t in enc.labels) > len(labelled)          # the prompt is not trained on
+    cut = encode_chat(tokenizer, CHATS[1], template=chatml_template(), max_length=10)
+    assert cut.truncated and len(cut.input_ids) == 10
+
+
+def test_a_template_without_generation_markers_is_refused(tokenizer):
+    with pytest.raises(ValueError, match="generation"):
+        encode_chat(tokenizer, CHATS[0], template=tokenizer.chat_template, max_length=64)
+
+
+def test_collate_pads_right_and_masks_padding():
+    batch = collate([Encoded([5, 6, 7], [IGNORE, 6, 7], False), Encoded([8], [8], False)], pad_token_id=0)
+    assert batch["input_ids"].tolist() == [[5, 6, 7], [8, 0, 0]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert batch["labels"].tolist() == [[IGNORE, 6, 7], [8, IGNORE, IGNORE]]
+    assert padding_waste([Encoded([1] * 3, [1] * 3, False), Encoded([1], [1], False)], batch_size=2) == pytest.approx(2 / 6)
+
+
+def _toy():
+    torch.manual_seed(0)
+    return tiny_llama(TinyConfig(vocab_size=64, hidden_size=32, n_layers=2, n_heads=4, n_kv_heads=2,
+                                 intermediate_size=48, max_seq_len=64)).eval()
+
+
+def _examples(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for n in (7, 5, 9):
+        ids = torch.randint(3, 64, (n,), generator=g).tolist()
+        out.append(Encoded(ids, [IGNORE] * 3 + ids[3:], False))
+    return out
+
+
+def _token_loss(logits, labels):
+    return F.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten(), ignore_index=IGNORE,
+                           reduction="sum")
+
+
+def test_packed_examples_do_not_see_each_other():
+    model, examples = _toy(), _examples()
+    packed = pack(examples, max_length=24, pad_token_id=0)
+    assert packed["input_ids"].shape == (1, 24)
+    changed = [Encoded([(t + 1) % 64 for t in examples[0].input_ids], examples[0].labels, False)] + examples[1:]
+    packed2 = pack(changed, max_length=24, pad_token_id=0)
+    with torch.no_grad():
+        a = model(input_ids=packed["input_ids"], position_ids=packed["position_ids"], use_cache=False).logits
+        b = model(input_ids=packed2["input_ids"], position_ids=packed2["position_ids"], use_cache=False).logits
+        plain = model(input_ids=packed["input_ids"], use_cache=False).logits   # one long sequence
+    assert (a[0, :7] - b[0, :7]).abs().max() > 1e-3                      # example 1 itself changed
+    torch.testing.assert_close(a[0, 7:21], b[0, 7:21], atol=1e-5, rtol=0)  # examples 2 and 3 did not
+    assert (plain[0, 7:21] - a[0, 7:21]).abs().max() > 1e-3               # without packing they would
+
+
+def test_packed_loss_equals_unpacked_loss_and_the_mask_by_hand_matches():
+    model, examples = _toy(), _examples(1)
+    packed = pack(examples, max_length=24, pad_token_id=0)
+    with torch.no_grad():
+        logits = model(input_ids=packed["input_ids"], position_ids=packed["position_ids"], use_cache=False).logits
+        by_hand = model(input_ids=packed["input_ids"], position_ids=packed["position_ids"],
+                        attention_mask=block_diagonal_mask(packed["position_ids"])).logits
+        padded = collate(examples, pad_token_id=0)
+        logits_padded = model(input_ids=padded["input_ids"], attention_mask=padded["attention_mask"]).logits
+    n_tokens = (packed["labels"][:, 1:] != IGNORE).sum()
+    assert n_tokens == (padded["labels"][:, 1:] != IGNORE).sum()
+    torch.testing.assert_close(_token_loss(logits, packed["labels"]) / n_tokens,
+                               _token_loss(logits_padded, padded["labels"]) / n_tokens, atol=1e-5, rtol=0)
+    torch.testing.assert_close(by_hand, logits, atol=1e-5, rtol=0)
+
+
+def test_pitfall_with_a_cache_transformers_ignores_packed_positions():
+    """transformers 5.23 builds the block-diagonal mask from position_ids only when no cache is
+    passed or created; with the default use_cache=True (even in train mode) packed examples see
+    each other. Hence use_cache=False (or block_diagonal_mask) with packed batches."""
+    model, examples = _toy().train(), _examples()
+    packed = pack(examples, max_length=24, pad_token_id=0)
+    with torch.no_grad():
+        alone = model(input_ids=torch.tensor([examples[1].input_ids])).logits[0]
+        leaky = model(input_ids=packed["input_ids"], position_ids=packed["position_ids"]).logits[0, 7:12]
+        safe = model(input_ids=packed["input_ids"], position_ids=packed["position_ids"], use_cache=False).logits[0, 7:12]
+    assert (leaky - alone).abs().max() > 1e-3
+    torch.testing.assert_close(safe, alone, atol=1e-5, rtol=0)
+
+
+def test_pack_starts_a_new_row_when_full_and_refuses_giants():
+    examples = _examples()
+    packed = pack(examples, max_length=14, pad_token_id=0)
+    assert packed["input_ids"].shape == (2, 14)                           # 7+5 | 9
+    assert packed["position_ids"][0].tolist()[:13] == list(range(7)) + list(range(5)) + [0]
+    with pytest.raises(ValueError, match="cannot fit"):
+        pack(examples, max_length=8, pad_token_id=0)
+
+
+def test_task_rows_become_two_turn_chats():
+    row = load_tasks("test", ["arithmetic"])[0]
+    assert task_messages(row) == [{"role": "user", "content": row["prompt"]},
+                                  {"role": "assistant", "content": row["answer"]}]
