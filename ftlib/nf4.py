@@ -12,6 +12,8 @@ QLoRA (Dettmers et al., 2023) stores a frozen base model in 4 bits and trains Lo
 4. **NF4Linear.** The layer keeps the packed codes; ``forward`` dequantizes to the compute dtype
    and multiplies. :func:`nf4_lora_model` wraps each one in :class:`ftlib.lora.LoRALinear`, which
    adds the trainable path ``(alpha / r) · B A x``: that is QLoRA.
+5. **bitsandbytes.** :func:`import_bitsandbytes` imports it with one harmless CPU hint silenced;
+   :func:`compare_with_bitsandbytes` checks a weight shape against its kernels, code for code.
 
 >>> levels = nf4_levels()
 >>> [round(v, 4) for v in levels[[0, 7, 8, 15]].tolist()]
@@ -23,7 +25,9 @@ QLoRA (Dettmers et al., 2023) stores a frozen base model in 4 bits and trains Lo
 """
 from __future__ import annotations
 
+import logging
 import math
+import warnings
 
 import torch
 from torch import nn
@@ -269,3 +273,66 @@ def nf4_lora_model(model: nn.Module, r: int = 16, alpha: float = 32, double_quan
         nf4 = NF4Linear(mod, double_quant=double_quant, compute_dtype=compute_dtype)
         setattr(parent, child, LoRALinear(nf4, r=r, alpha=alpha))
     return model
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. bitsandbytes: a quiet import, and a check of any weight shape against its kernels
+# ---------------------------------------------------------------------------------------------
+_BNB_KERNEL_HINT = "Failed to load CPU gemm_4bit_forward from kernels-community"
+
+
+class _DropBitsandbytesKernelHint(logging.Filter):
+    """Drops one record: bitsandbytes' hint, on CPUs with AVX-512-BF16, that the optional
+    ``kernels`` package (which would download a CPU kernel from the hub) is missing. bitsandbytes
+    then uses the kernel it ships. Every other record of that logger passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(_BNB_KERNEL_HINT)
+
+
+def quiet_library_notices() -> None:
+    """Silence two harmless notices at their source, and nothing else (idempotent; runs when
+    this module is imported, so it also covers bitsandbytes imported later by transformers):
+
+    - bitsandbytes' "Failed to load CPU gemm_4bit_forward from kernels-community" log line;
+    - the ``FutureWarning`` that ``peft.PeftModel`` triggers by reading the deprecated
+      ``is_gradient_checkpointing`` property of a transformers model.
+    """
+    logger = logging.getLogger("bitsandbytes.backends.cpu.ops")
+    if not any(isinstance(f, _DropBitsandbytesKernelHint) for f in logger.filters):
+        logger.addFilter(_DropBitsandbytesKernelHint())
+    warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated",
+                            category=FutureWarning)
+
+
+quiet_library_notices()
+
+
+def import_bitsandbytes():
+    """``bitsandbytes.functional``, imported with :func:`quiet_library_notices` in force."""
+    quiet_library_notices()
+    import bitsandbytes.functional as bnbf
+    return bnbf
+
+
+def compare_with_bitsandbytes(w: torch.Tensor, kind: str = "nf4", blocksize: int = BLOCKSIZE) -> dict:
+    """Quantize ``w`` with this module and with ``bitsandbytes.functional.quantize_4bit``, then
+    dequantize both: the check to run on any weight shape before trusting a 4-bit kernel with it.
+
+    Returns ``codes_equal`` and ``absmax_equal`` (the quantization), ``max_diff`` (largest
+    |ours − bitsandbytes| after dequantizing), and ``ours_error`` / ``bnb_error``, the largest
+    |dequantized − w| of each: quantization alone keeps it below half the widest gap between two
+    levels times the block's absmax.
+    """
+    bnbf = import_bitsandbytes()
+    w = w.detach().float().cpu()
+    levels = CODEBOOKS[kind]()
+    packed, state = bnbf.quantize_4bit(w, blocksize=blocksize, quant_type=kind)
+    codes, absmax = quantize_blockwise(w, levels, blocksize)
+    n = w.numel()
+    ours = dequantize_blockwise(codes, absmax, levels, w.shape)
+    theirs = bnbf.dequantize_4bit(packed, state).reshape(w.shape)
+    return {"codes_equal": torch.equal(codes.flatten()[:n], unpack_4bit(packed)[:n]),
+            "absmax_equal": torch.equal(absmax, state.absmax),
+            "max_diff": (ours - theirs).abs().max().item(),
+            "ours_error": (ours - w).abs().max().item(), "bnb_error": (theirs - w).abs().max().item()}
