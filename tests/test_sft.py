@@ -133,3 +133,37 @@ def test_task_rows_become_two_turn_chats():
     row = load_tasks("test", ["arithmetic"])[0]
     assert task_messages(row) == [{"role": "user", "content": row["prompt"]},
                                   {"role": "assistant", "content": row["answer"]}]
+
+
+@pytest.mark.filterwarnings("ignore:`gradient_checkpointing` is deprecated:FutureWarning")  # TRL's own config
+def test_trl_sft_trainer_builds_the_same_batch_and_loss(tokenizer, tmp_path):
+    """TRL's SFTTrainer with assistant_only_loss on the same chats: the same token rows and labels
+    as encode_chat + collate, and its loss equals ftlib.losses.causal_lm_loss on them."""
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+    from ftlib.losses import causal_lm_loss
+
+    tok = tokenizer
+    tok.chat_template = chatml_template(SMOLLM2_SYSTEM)
+    torch.manual_seed(0)
+    model = tiny_llama(TinyConfig(vocab_size=len(tok), hidden_size=32, n_layers=2, n_heads=4, n_kv_heads=2,
+                                  intermediate_size=48, max_seq_len=128),
+                       pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id)
+    rows = load_tasks("train", ["arithmetic", "format_list"])[:4]
+    cfg = SFTConfig(output_dir=str(tmp_path), assistant_only_loss=True, max_length=128, per_device_train_batch_size=4,
+                    use_cpu=True, report_to=[], max_steps=1, save_strategy="no", disable_tqdm=True)
+    trainer = SFTTrainer(model=model, args=cfg, processing_class=tok,
+                         train_dataset=Dataset.from_list([{"messages": task_messages(r)} for r in rows]))
+    theirs = next(iter(trainer.get_train_dataloader()))
+    ours = collate([encode_chat(tok, task_messages(r), template=tok.chat_template, max_length=128) for r in rows],
+                   tok.pad_token_id)
+    # the trainer's sampler shuffles rows: compare them as sets of (ids, labels)
+    as_rows = lambda b: sorted(zip(map(tuple, b["input_ids"].tolist()), map(tuple, b["labels"].tolist())))
+    assert as_rows(theirs) == as_rows(ours)
+    assert (ours["labels"] == IGNORE).sum() > (ours["labels"] != IGNORE).sum() > 0   # the prompt is masked
+    model.train()
+    with torch.no_grad():
+        trl_loss = trainer.compute_loss(model, theirs)
+        our_loss = causal_lm_loss(model(input_ids=ours["input_ids"], attention_mask=ours["attention_mask"]).logits,
+                                  ours["labels"])
+    torch.testing.assert_close(our_loss, trl_loss, atol=1e-5, rtol=0)
