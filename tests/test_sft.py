@@ -1,5 +1,7 @@
 """ftlib.sft: the training template renders SmolLM2's own text, labels cover only what the assistant
 writes, and packing keeps examples apart (block-diagonal attention) without changing the loss."""
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -143,7 +145,7 @@ def test_trl_sft_trainer_builds_the_same_batch_and_loss(tokenizer, tmp_path):
     from trl import SFTConfig, SFTTrainer
     from ftlib.losses import causal_lm_loss
 
-    tok = tokenizer
+    tok = copy.deepcopy(tokenizer)   # the fixture keeps SmolLM2's own template for the other tests
     tok.chat_template = chatml_template(SMOLLM2_SYSTEM)
     torch.manual_seed(0)
     model = tiny_llama(TinyConfig(vocab_size=len(tok), hidden_size=32, n_layers=2, n_heads=4, n_kv_heads=2,
