@@ -1,0 +1,81 @@
+"""ftlib.losses: each objective against a hand computation or an exact reference."""
+import math
+
+import torch
+import torch.nn.functional as F
+
+from ftlib.losses import (IGNORE, bradley_terry_loss, causal_lm_loss, dpo_loss, gae, kl_estimates,
+                          ppo_clip_loss, sequence_logprobs)
+
+
+def test_causal_lm_loss_is_token_weighted_and_skips_ignored_labels():
+    torch.manual_seed(0)
+    logits, labels = torch.randn(2, 5, 7), torch.randint(0, 7, (2, 5))
+    labels[0, :3] = IGNORE
+    want = F.cross_entropy(logits[:, :-1].reshape(-1, 7), labels[:, 1:].reshape(-1), ignore_index=IGNORE)
+    assert torch.allclose(causal_lm_loss(logits, labels), want)
+    per_row = [F.cross_entropy(logits[i, :-1], labels[i, 1:], ignore_index=IGNORE) for i in range(2)]
+    assert not torch.allclose(causal_lm_loss(logits, labels), sum(per_row) / 2)   # not a mean of means
+
+
+def test_sequence_logprobs_sum_only_the_labelled_tokens():
+    torch.manual_seed(1)
+    logits, labels = torch.randn(1, 4, 5), torch.tensor([[IGNORE, IGNORE, 3, 1]])
+    logp = torch.log_softmax(logits, -1)
+    assert torch.allclose(sequence_logprobs(logits, labels), logp[0, 1, 3] + logp[0, 2, 1])
+    unmasked = torch.tensor([[2, 4, 3, 1]])
+    assert sequence_logprobs(logits, unmasked) < sequence_logprobs(logits, labels)   # the prompt adds log-probs < 0
+
+
+def test_bradley_terry_is_logistic_in_the_reward_gap():
+    gap = torch.tensor([2.0, -1.0])
+    want = torch.tensor([math.log1p(math.exp(-2.0)), math.log1p(math.exp(1.0))]).mean()
+    assert torch.allclose(bradley_terry_loss(gap, torch.zeros(2)), want)
+
+
+def test_dpo_loss_by_hand_and_at_the_reference():
+    pc, pr, rc, rr = map(torch.tensor, ([-5.0, -4.0], [-9.0, -3.0], [-6.0, -4.0], [-8.0, -4.0]))
+    out = dpo_loss(pc, pr, rc, rr, beta=0.5)
+    margins = 0.5 * ((pc - rc) - (pr - rr))                                    # [1.0, -0.5]
+    assert torch.allclose(out["loss"], -F.logsigmoid(margins).mean())
+    assert out["accuracy"].item() == 0.5 and torch.allclose(out["margin"], margins.mean())
+    at_ref = dpo_loss(rc, rr, rc, rr)
+    assert torch.allclose(at_ref["loss"], torch.tensor(math.log(2)))           # policy = reference
+
+
+def test_gae_against_a_hand_computed_example():
+    rewards, values = torch.tensor([[0.0, 0.0, 1.0]]), torch.tensor([[0.5, 0.6, 0.7]])
+    gamma, lam = 0.9, 0.8
+    d2 = 1.0 - 0.7
+    d1 = 0.0 + gamma * 0.7 - 0.6
+    d0 = 0.0 + gamma * 0.6 - 0.5
+    a2 = d2
+    a1 = d1 + gamma * lam * a2
+    a0 = d0 + gamma * lam * a1
+    adv, ret = gae(rewards, values, gamma, lam)
+    assert torch.allclose(adv, torch.tensor([[a0, a1, a2]]))
+    assert torch.allclose(ret, adv + values)
+    adv1, _ = gae(rewards, values, gamma=1.0, lam=1.0)                        # λ=1: returns minus values
+    assert torch.allclose(adv1, torch.tensor([[1.0, 1.0, 1.0]]) - values)
+
+
+def test_ppo_clip_on_known_ratios():
+    old = torch.zeros(4)
+    new = torch.log(torch.tensor([0.5, 1.0, 1.5, 1.1]))
+    adv = torch.tensor([1.0, 1.0, 1.0, -1.0])
+    loss, frac = ppo_clip_loss(new, old, adv, clip=0.2)
+    # min(r·A, clip(r)·A): 0.5 (unclipped is lower), 1.0, 1.2 (clipped), -1.1 (unclipped is lower)
+    assert torch.allclose(loss, -torch.tensor([0.5, 1.0, 1.2, -1.1]).mean())
+    assert frac.item() == 0.25
+
+
+def test_kl_estimators_are_unbiased_and_k3_is_nonnegative():
+    g = torch.Generator().manual_seed(0)
+    p = torch.softmax(torch.randn(6, generator=g), 0)
+    q = torch.softmax(torch.randn(6, generator=g), 0)
+    exact = (p * (p / q).log()).sum()
+    samples = torch.multinomial(p, 200_000, replacement=True, generator=g)
+    est = kl_estimates(p.log()[samples], q.log()[samples])
+    assert abs(est["k1"].mean() - exact) < 0.02 and abs(est["k3"].mean() - exact) < 0.02
+    assert (est["k3"] >= 0).all() and (est["k1"] < 0).any()
+    assert est["k3"].std() < est["k1"].std()
