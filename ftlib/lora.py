@@ -11,8 +11,10 @@ that what you learn here reads straight into ``peft``'s code and checkpoints.
     count_trainable(model)           # only A and B
     merge_and_unload(model)          # back to plain nn.Linear with W0 + scaling * B @ A
 
-Also here: :class:`BottleneckAdapter` (Houlsby et al., 2019), the adapter LoRA replaced, and
-:func:`linear_merge`, the weighted average of fine-tuned weights that mergekit's ``linear`` does.
+Also here: :class:`BottleneckAdapter` (Houlsby et al., 2019), the adapter LoRA replaced,
+:func:`linear_merge`, the weighted average of fine-tuned weights that mergekit's ``linear`` does,
+and :func:`init_prefix_from_text`, which starts PEFT's prefix tuning from a real text's keys and
+values instead of random numbers.
 """
 from __future__ import annotations
 
@@ -224,3 +226,32 @@ def linear_merge(state_dicts: list[dict], weights: list[float]) -> dict:
     if len(state_dicts) != len(weights) or not state_dicts:
         raise ValueError("give one weight per state dict")
     return {k: sum(w * sd[k] for w, sd in zip(weights, state_dicts)) for k in state_dicts[0]}
+
+
+@torch.no_grad()
+def init_prefix_from_text(peft_model, input_ids: torch.Tensor, adapter_name: str = "default") -> None:
+    """Start a PEFT prefix-tuning model from the keys and values its frozen base computes for a
+    real text (Li & Liang, 2021, initialize the prefix with activations of real words).
+
+    PEFT's default prefix is random N(0, 1) numbers in every layer's keys and values, nothing
+    like the model's own, so before any training it can wreck the model. With this start the
+    prefix-tuned model is exactly the base model reading ``input_ids`` first (tested), and
+    training moves it from there.
+
+    ``input_ids``: (num_virtual_tokens,) or (1, num_virtual_tokens) token ids of the text.
+    PEFT's prefix is one row per virtual token: for layer 0..L-1, its key then its value, each
+    (kv_heads x head_dim) flattened; needs ``prefix_projection=False``.
+    """
+    config = peft_model.peft_config[adapter_name]
+    if getattr(config, "prefix_projection", False):
+        raise ValueError("init_prefix_from_text needs prefix_projection=False (the prefix is stored as is)")
+    ids = input_ids.reshape(1, -1)
+    if ids.shape[1] != config.num_virtual_tokens:
+        raise ValueError(f"{ids.shape[1]} tokens for {config.num_virtual_tokens} virtual tokens")
+    base = peft_model.get_base_model()                 # the frozen model, without PEFT's prefix
+    cache = base(input_ids=ids.to(base.device), use_cache=True).past_key_values
+    rows = []
+    for layer in cache.layers:                           # keys, values: (1, kv_heads, n, head_dim)
+        rows += [layer.keys[0].transpose(0, 1), layer.values[0].transpose(0, 1)]   # (n, kv_heads, hd)
+    prefix = torch.stack(rows, dim=1).reshape(ids.shape[1], -1)   # (n, layers * 2 * kv_heads * hd)
+    peft_model.prompt_encoder[adapter_name].load_prompt_embeddings(prefix)

@@ -154,3 +154,22 @@ def test_linear_merge():
 def test_no_target_raises(base):
     with pytest.raises(ValueError, match="no nn.Linear"):
         inject_lora(copy.deepcopy(base), ["nonexistent"], r=2)
+
+
+def test_prefix_from_text_equals_reading_the_text_first(base):
+    """PEFT prefix tuning started by init_prefix_from_text is the base model with the text prepended."""
+    from peft import PrefixTuningConfig, TaskType, get_peft_model
+
+    from ftlib.lora import init_prefix_from_text
+    g = torch.Generator().manual_seed(3)
+    text, x = torch.randint(3, CFG.vocab_size, (1, 5), generator=g), torch.randint(3, CFG.vocab_size, (2, 7), generator=g)
+    want = base(input_ids=torch.cat([text.expand(2, -1), x], dim=1)).logits[:, 5:]
+    prefixed = get_peft_model(copy.deepcopy(base), PrefixTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=5))
+    random_start = prefixed(input_ids=x, attention_mask=torch.ones_like(x)).logits
+    assert not torch.allclose(random_start, want, atol=1e-2)          # PEFT's random prefix: not the text
+    assert not torch.allclose(base(input_ids=x).logits, want, atol=1e-2)  # and the text does change x's logits
+    init_prefix_from_text(prefixed, text)
+    got = prefixed(input_ids=x, attention_mask=torch.ones_like(x)).logits
+    assert torch.allclose(got, want, atol=ATOL, rtol=RTOL)
+    with pytest.raises(ValueError, match="virtual tokens"):
+        init_prefix_from_text(prefixed, text[:, :3])
