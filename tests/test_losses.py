@@ -1,6 +1,7 @@
 """ftlib.losses: each objective against a hand computation or an exact reference."""
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -79,3 +80,46 @@ def test_kl_estimators_are_unbiased_and_k3_is_nonnegative():
     assert abs(est["k1"].mean() - exact) < 0.02 and abs(est["k3"].mean() - exact) < 0.02
     assert (est["k3"] >= 0).all() and (est["k1"] < 0).any()
     assert est["k3"].std() < est["k1"].std()
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")  # TRL's own deprecations
+def test_dpo_loss_and_metrics_match_trl_dpo_trainer(tmp_path):
+    """The same policy, reference and batch: TRL's DPOTrainer loss and logged rewards equal
+    ftlib.losses.dpo_loss on sequence_logprobs with the prompt masked."""
+    import copy
+
+    from datasets import Dataset
+    from trl import DPOConfig, DPOTrainer
+
+    from ftlib.data import load_preferences
+    from ftlib.models import TinyConfig, load_tokenizer, tiny_llama
+
+    tok = load_tokenizer("smollm2-135m")
+    torch.manual_seed(0)
+    ref = tiny_llama(TinyConfig(vocab_size=len(tok), hidden_size=32, n_layers=2, n_heads=4, n_kv_heads=2,
+                                intermediate_size=48, max_seq_len=256),
+                     pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id)
+    policy = copy.deepcopy(ref)
+    with torch.no_grad():                                   # policy != reference, or every reward is 0
+        for p in policy.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    pairs = load_preferences("train")[:4]
+    data = Dataset.from_list([{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in pairs])
+    cfg = DPOConfig(output_dir=str(tmp_path), beta=0.1, per_device_train_batch_size=4, use_cpu=True,
+                    report_to=[], max_steps=1, save_strategy="no", disable_tqdm=True)
+    trainer = DPOTrainer(model=policy, ref_model=ref, args=cfg, train_dataset=data, processing_class=tok)
+    batch = next(iter(trainer.get_train_dataloader()))      # 4 chosen rows, then their 4 rejected rows
+    policy.train()
+    with torch.no_grad():
+        trl_loss = trainer.compute_loss(policy, batch)
+        labels = batch["input_ids"].masked_fill(batch["completion_mask"] == 0, IGNORE)   # prompt masked
+        lp = sequence_logprobs(policy(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits, labels)
+        lr = sequence_logprobs(ref(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits, labels)
+    ours = dpo_loss(lp[:4], lp[4:], lr[:4], lr[4:], beta=0.1)
+    logged = {k: v[-1] for k, v in trainer._metrics["train"].items()}
+    assert abs(ours["margin"].item()) > 1e-4                               # not trivially equal
+    assert ours["loss"].item() == pytest.approx(trl_loss.item(), abs=1e-5)
+    assert ours["chosen_reward"].item() == pytest.approx(logged["rewards/chosen"], abs=1e-5)
+    assert ours["rejected_reward"].item() == pytest.approx(logged["rewards/rejected"], abs=1e-5)
+    assert ours["accuracy"].item() == pytest.approx(logged["rewards/accuracies"], abs=1e-6)
+    assert lp[:4].mean().item() == pytest.approx(logged["logps/chosen"], abs=1e-3)
