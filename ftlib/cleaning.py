@@ -2,14 +2,15 @@
 
 Each stage is a pure function of text. :func:`clean` runs them in order over corpus rows
 (``{"id", "text", ...}``) and reports what each stage flagged; :func:`score` compares those flags
-with the ground-truth labels the corpus generator planted (see :mod:`ftlib.data`).
+with the ground-truth labels the corpus generator planted (see :mod:`ftlib.data`), corrected by
+:func:`defect_labels` where a planted near-copy became an exact one.
 
     stage          catches                         how
     too_short      scraps                          fewer than 8 words (Chinese: 8 characters)
     junk           symbol soup, mashing, blobs     repeated lines, symbol ratio, long "words", no function words
     boilerplate    menus, cookie banners, footers  share of lines that are web boilerplate
     language       not English or Chinese          script + stopword counts
-    exact_dedup    byte-identical copies           hash of normalised text (case, whitespace), keep first
+    exact_dedup    copies, up to case/whitespace   hash of normalised text (case, whitespace), keep first
     near_dedup     lightly edited copies           MinHash + LSH over 5-shingles, keep first
     pii            emails, phones, IPv4            regexes with guards against look-alikes; masks, keeps the doc
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections import Counter
 
 # ---------------------------------------------------------------------------------------------
 # Deduplication
@@ -78,7 +80,12 @@ def minhashes(texts: list[str], num_perm: int = 128, shingle: int = 5, seed: int
     return out
 
 
-def near_dedup(texts: list[str], threshold: float = 0.7, num_perm: int = 128, shingle: int = 5,
+# Estimated Jaccard above which near_dedup calls two documents copies; clean() uses it, and so does
+# the course base model (ftlib.pretrain). Chapter 01 (1.2) chooses it by a sweep against the labels.
+NEAR_THRESHOLD = 0.6
+
+
+def near_dedup(texts: list[str], threshold: float = NEAR_THRESHOLD, num_perm: int = 128, shingle: int = 5,
                signatures: list | None = None) -> dict[int, int]:
     """``{duplicate index: index of a kept near-copy}``: estimated Jaccard of shingles ≥ ``threshold``.
 
@@ -246,11 +253,34 @@ def mask_pii(text: str) -> tuple[str, list[dict]]:
 # The pipeline and its score
 # ---------------------------------------------------------------------------------------------
 STAGES = ("too_short", "junk", "boilerplate", "language", "exact_dedup", "near_dedup", "pii")
-TARGETS = {  # stage -> the defect labels it is meant to catch
-    "exact_dedup": ("exact_duplicate", "near_duplicate"),  # a whitespace-only edit is exact after normalising
-    "near_dedup": ("near_duplicate",), "too_short": ("too_short",), "junk": ("junk",),
-    "boilerplate": ("boilerplate",), "language": ("other_language",), "pii": ("pii",),
+TARGETS = {  # stage -> the defect (a label of defect_labels) it is meant to catch
+    "too_short": "too_short", "junk": "junk", "boilerplate": "boilerplate", "language": "other_language",
+    "exact_dedup": "exact_duplicate", "near_dedup": "near_duplicate", "pii": "pii",
 }
+
+
+def defect_labels(corpus: list[dict]) -> dict[str, set[str]]:
+    """The defects each document is scored against: the planted ``labels``, with one correction.
+
+    A ``near_duplicate`` whose edits were whitespace only is identical to its source after
+    :func:`normalize`: it *is* an exact duplicate, so it is labelled ``exact_duplicate`` here, and
+    exact dedup, not near dedup, is the stage that should catch it.
+
+    >>> rows = [{"id": "a", "text": "The cat sat.", "labels": [], "dup_of": None},
+    ...         {"id": "b", "text": "The  cat\\nsat.", "labels": ["near_duplicate"], "dup_of": "a"},
+    ...         {"id": "c", "text": "The dog sat.", "labels": ["near_duplicate"], "dup_of": "a"}]
+    >>> defect_labels(rows)
+    {'a': set(), 'b': {'exact_duplicate'}, 'c': {'near_duplicate'}}
+    """
+    text = {row["id"]: row["text"] for row in corpus}
+    out = {}
+    for row in corpus:
+        labels = set(row["labels"])
+        if ("near_duplicate" in labels and row.get("dup_of") in text
+                and normalize(row["text"]) == normalize(text[row["dup_of"]])):
+            labels = labels - {"near_duplicate"} | {"exact_duplicate"}
+        out[row["id"]] = labels
+    return out
 
 
 def is_junk(text: str, *, max_repeated: float = 0.3, max_symbols: float = 0.1,
@@ -261,7 +291,7 @@ def is_junk(text: str, *, max_repeated: float = 0.3, max_symbols: float = 0.1,
             or language(text) == "unknown")
 
 
-def clean(corpus: list[dict], *, near_threshold: float = 0.7, min_length: int = 8,
+def clean(corpus: list[dict], *, near_threshold: float = NEAR_THRESHOLD, min_length: int = 8,
           max_boilerplate: float = 0.3, keep_languages: tuple = ("en", "zh"), mask: bool = True,
           signatures: list | None = None) -> tuple[list[dict], list[dict]]:
     """Run :data:`STAGES` in order. Returns ``(kept rows, stage report)``.
@@ -298,26 +328,70 @@ def clean(corpus: list[dict], *, near_threshold: float = 0.7, min_length: int = 
 
 
 def score(corpus: list[dict], flagged_ids_by_stage: dict[str, list]) -> dict[str, dict]:
-    """Precision and recall of each stage against the planted labels, keyed by defect type.
+    """Precision and recall of each stage against the defect it targets, keyed by defect.
 
-    For the stage that targets defect ``d``: precision = share of its flags that carry a target
-    label; recall = share of documents labelled ``d`` flagged by any stage targeting ``d``.
-    ``removed`` = share of ``d`` documents flagged by any stage at all.
+    Labels come from :func:`defect_labels` (a whitespace-only near-copy is an exact duplicate).
+    For the stage that targets defect ``d``: ``hits`` = its flags that carry ``d``;
+    precision = hits / flagged; recall = hits / documents carrying ``d``; ``removed`` = share of
+    the ``d`` documents that any removing stage (all but ``pii``, which masks) took out, so a
+    defect caught by an earlier stage shows there. Off-target flags are counted by their labels.
+
+    >>> rows = [{"id": "a", "text": "x", "labels": [], "dup_of": None},
+    ...         {"id": "b", "text": "x ", "labels": ["near_duplicate"], "dup_of": "a"}]
+    >>> s = score(rows, {"exact_dedup": ["b"], "near_dedup": []})
+    >>> s["exact_duplicate"]["precision"], s["exact_duplicate"]["recall"], s["near_duplicate"]["documents"]
+    (1.0, 1.0, 0)
     """
-    labels = {row["id"]: set(row["labels"]) for row in corpus}
-    all_flagged = set().union(*map(set, flagged_ids_by_stage.values()))
+    labels = defect_labels(corpus)
+    removed_ids = set().union(*(set(ids) for stage, ids in flagged_ids_by_stage.items() if stage != "pii"))
     out = {}
-    for stage, targets in TARGETS.items():
-        defect = targets[-1] if stage != "exact_dedup" else "exact_duplicate"
+    for stage, defect in TARGETS.items():
         flagged = set(flagged_ids_by_stage.get(stage, []))
         truth = {i for i, ls in labels.items() if defect in ls}
-        caught = set().union(*(set(flagged_ids_by_stage.get(s, [])) for s, t in TARGETS.items() if defect in t))
-        hits = sum(1 for i in flagged if labels[i] & set(targets))
-        out[defect] = {"stage": stage, "documents": len(truth), "flagged": len(flagged),
-                       "precision": hits / max(1, len(flagged)),
-                       "recall": len(caught & truth) / max(1, len(truth)),
-                       "removed": len(all_flagged & truth) / max(1, len(truth))}
+        hits = len(flagged & truth)
+        off_target = Counter(label for i in flagged - truth for label in sorted(labels[i]) or ["clean"])
+        out[defect] = {"stage": stage, "documents": len(truth), "flagged": len(flagged), "hits": hits,
+                       "precision": hits / max(1, len(flagged)), "recall": hits / max(1, len(truth)),
+                       "removed": len(removed_ids & truth) / max(1, len(truth)),
+                       "off_target": dict(off_target)}
     return out
+
+
+def sweep_near_threshold(corpus: list[dict], report: list[dict], thresholds, signatures: list) -> list[dict]:
+    """Near dedup alone, rerun at each threshold on the documents that reach it in ``report``.
+
+    ``report`` is :func:`clean`'s (its stages before near dedup do not depend on the threshold);
+    ``signatures`` are :func:`minhashes` of all corpus texts, in corpus order. Each threshold is
+    scored by :func:`score`, so the sweep and the pipeline's table use one definition.
+    Returns ``[{"threshold", "flagged", "hits", "documents", "precision", "recall"}, ...]``.
+    """
+    before = STAGES[:STAGES.index("near_dedup")]
+    flags = {r["stage"]: r["flagged"] for r in report if r["stage"] in before}
+    removed = set().union(*map(set, flags.values()))
+    reach = [i for i, row in enumerate(corpus) if row["id"] not in removed]
+    texts, sigs = [corpus[i]["text"] for i in reach], [signatures[i] for i in reach]
+    rows = []
+    for threshold in thresholds:
+        found = near_dedup(texts, threshold, signatures=sigs)
+        s = score(corpus, {**flags, "near_dedup": [corpus[reach[j]]["id"] for j in found]})["near_duplicate"]
+        rows.append({"threshold": threshold, **{k: s[k] for k in ("flagged", "hits", "documents",
+                                                                 "precision", "recall")}})
+    return rows
+
+
+def choose_threshold(sweep: list[dict], min_precision: float = 0.99) -> dict:
+    """The sweep row to use: best recall among rows with precision >= ``min_precision``; of equals,
+    the highest threshold (the one that merges the fewest different documents on new data).
+
+    >>> choose_threshold([{"threshold": 0.5, "precision": 0.97, "recall": 1.0},
+    ...                   {"threshold": 0.6, "precision": 1.0, "recall": 1.0},
+    ...                   {"threshold": 0.7, "precision": 1.0, "recall": 0.95}])["threshold"]
+    0.6
+    """
+    ok = [row for row in sweep if row["precision"] >= min_precision]
+    if not ok:
+        raise ValueError(f"no threshold reaches precision {min_precision}")
+    return max(ok, key=lambda row: (row["recall"], row["threshold"]))
 
 
 def score_pii_spans(corpus: list[dict], found: dict[str, list[dict]]) -> dict[str, dict]:

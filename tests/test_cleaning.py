@@ -3,8 +3,9 @@ import doctest
 import pytest
 
 import ftlib.cleaning as cleaning
-from ftlib.cleaning import (boilerplate_ratio, clean, exact_dedup, find_pii, is_junk, language, length,
-                            mask_pii, minhashes, near_dedup, repeated_line_ratio, score, score_pii_spans,
+from ftlib.cleaning import (NEAR_THRESHOLD, boilerplate_ratio, choose_threshold, clean, defect_labels,
+                            exact_dedup, find_pii, is_junk, language, length, mask_pii, minhashes,
+                            near_dedup, repeated_line_ratio, score, score_pii_spans, sweep_near_threshold,
                             symbol_ratio)
 
 STORY = ("The town of Velmora sits beside the river Lusk. About two thousand people live there, and "
@@ -95,13 +96,81 @@ def test_masking_replaces_only_the_pii():
     assert mask_pii(STORY) == (STORY, [])
 
 
+# ---- scoring: each stage against the defect it targets ------------------------------------------
+OTHER = ("Wren walked to the market on Tuesday morning with a basket of plums. The baker gave "
+         "her a loaf of bread and a jar of honey, and they talked about the rain for an hour.")
+TOY = [  # a source, a whitespace-only copy, a copy with an edited word, an exact copy, an unrelated doc
+    {"id": "src", "text": STORY, "labels": [], "dup_of": None},
+    {"id": "ws", "text": STORY.replace(" ", "  ", 3) + "\n", "labels": ["near_duplicate"], "dup_of": "src"},
+    {"id": "edit", "text": STORY.replace("festival", "fair"), "labels": ["near_duplicate"], "dup_of": "src"},
+    {"id": "copy", "text": STORY, "labels": ["exact_duplicate"], "dup_of": "src"},
+    {"id": "other", "text": OTHER, "labels": [], "dup_of": None},
+]
+
+
+def test_a_whitespace_only_near_copy_is_scored_as_an_exact_duplicate():
+    labels = defect_labels(TOY)
+    assert labels["ws"] == {"exact_duplicate"} and labels["edit"] == {"near_duplicate"}
+    assert labels["copy"] == {"exact_duplicate"} and labels["src"] == set()
+    exact = exact_dedup([r["text"] for r in TOY])
+    assert exact == {1: 0, 3: 0}                       # exact dedup removes the whitespace copy too
+    flags = {"exact_dedup": ["ws", "copy"], "near_dedup": ["edit"]}
+    s = score(TOY, flags)
+    assert (s["exact_duplicate"]["hits"], s["exact_duplicate"]["flagged"], s["exact_duplicate"]["documents"]) == (2, 2, 2)
+    assert s["exact_duplicate"]["precision"] == s["exact_duplicate"]["recall"] == 1.0
+    assert s["near_duplicate"]["documents"] == 1         # not in near dedup's denominator
+    assert s["near_duplicate"]["precision"] == s["near_duplicate"]["recall"] == 1.0
+
+
+def test_score_counts_misses_and_off_target_flags():
+    s = score(TOY, {"exact_dedup": ["copy"], "near_dedup": ["ws", "other"]})
+    assert s["exact_duplicate"]["recall"] == 0.5          # the whitespace copy was missed by its stage
+    assert s["exact_duplicate"]["removed"] == 1.0         # ...but another stage removed it
+    assert s["near_duplicate"]["precision"] == 0.0 and s["near_duplicate"]["recall"] == 0.0
+    assert s["near_duplicate"]["off_target"] == {"exact_duplicate": 1, "clean": 1}
+
+
+def test_choose_threshold_prefers_recall_then_the_safer_threshold():
+    sweep = [{"threshold": t, "precision": p, "recall": r}
+             for t, p, r in [(0.4, 0.5, 1.0), (0.5, 0.98, 1.0), (0.6, 1.0, 1.0), (0.7, 1.0, 0.9)]]
+    assert choose_threshold(sweep)["threshold"] == 0.6
+    assert choose_threshold(sweep, min_precision=0.95)["threshold"] == 0.6
+    assert choose_threshold(sweep, min_precision=0.4)["threshold"] == 0.6   # equal recall: the higher one
+    with pytest.raises(ValueError):
+        choose_threshold(sweep[:1])
+
+
+def test_the_pipeline_and_the_base_model_use_one_threshold():
+    import inspect
+    assert inspect.signature(clean).parameters["near_threshold"].default == NEAR_THRESHOLD
+    assert inspect.signature(near_dedup).parameters["threshold"].default == NEAR_THRESHOLD
+    import ftlib.pretrain
+    assert "clean(load_corpus())" in inspect.getsource(ftlib.pretrain.prepare_data)  # the default, no override
+
+
 # ---- the pipeline on the real corpus, against the planted labels -------------------------------
 @pytest.fixture(scope="module")
 def cleaned():
     from ftlib.data import load_corpus
     corpus = load_corpus()
-    kept, report = clean(corpus)
-    return corpus, kept, report
+    signatures = minhashes([r["text"] for r in corpus])
+    kept, report = clean(corpus, signatures=signatures)
+    return corpus, kept, report, signatures
+
+
+def test_the_sweep_scores_like_the_pipeline(cleaned):
+    corpus, kept, report, signatures = cleaned
+    scores = score(corpus, {r["stage"]: r["flagged"] for r in report})
+    sweep = sweep_near_threshold(corpus, report, [0.5, NEAR_THRESHOLD, 0.9], signatures)
+    at_default = next(row for row in sweep if row["threshold"] == NEAR_THRESHOLD)
+    for key in ("flagged", "hits", "documents", "precision", "recall"):
+        assert at_default[key] == scores["near_duplicate"][key], key
+    assert sweep[0]["flagged"] >= at_default["flagged"] >= sweep[-1]["flagged"]   # lower threshold, more flags
+    assert choose_threshold(sweep)["threshold"] == NEAR_THRESHOLD                   # what chapter 01 shows
+    relabelled = [r["id"] for r in corpus if "near_duplicate" in r["labels"]
+                  and defect_labels(corpus)[r["id"]] == {"exact_duplicate"}]
+    exact_flags = set(next(r["flagged"] for r in report if r["stage"] == "exact_dedup"))
+    assert relabelled and set(relabelled) <= exact_flags
 
 
 # measured on the generated corpus (seed 0): every figure was 0.94 or higher; floors leave a margin
@@ -112,7 +181,7 @@ FLOORS = {  # defect: (precision, recall)
 
 
 def test_every_defect_type_is_caught_on_the_real_corpus(cleaned):
-    corpus, kept, report = cleaned
+    corpus, kept, report, _ = cleaned
     scores = score(corpus, {r["stage"]: r["flagged"] for r in report})
     assert set(scores) == set(FLOORS)
     for defect, (precision, recall) in FLOORS.items():
@@ -121,7 +190,7 @@ def test_every_defect_type_is_caught_on_the_real_corpus(cleaned):
 
 
 def test_pipeline_keeps_clean_documents_and_masks_pii(cleaned):
-    corpus, kept, report = cleaned
+    corpus, kept, report, _ = cleaned
     clean_ids = {r["id"] for r in corpus if not r["labels"]}
     kept_ids = {r["id"] for r in kept}
     assert len(clean_ids & kept_ids) >= 0.98 * len(clean_ids)              # few false removals
