@@ -123,3 +123,35 @@ def test_dpo_loss_and_metrics_match_trl_dpo_trainer(tmp_path):
     assert ours["rejected_reward"].item() == pytest.approx(logged["rewards/rejected"], abs=1e-5)
     assert ours["accuracy"].item() == pytest.approx(logged["rewards/accuracies"], abs=1e-6)
     assert lp[:4].mean().item() == pytest.approx(logged["logps/chosen"], abs=1e-3)
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
+def test_bradley_terry_matches_trl_reward_trainer(tmp_path):
+    """A reward model (sequence-classification head, last-token reward) on the same batch: TRL's
+    RewardTrainer loss equals ftlib.losses.bradley_terry_loss on the model's rewards."""
+    from datasets import Dataset
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+    from trl import RewardConfig, RewardTrainer
+
+    from ftlib.data import load_preferences
+    from ftlib.models import load_tokenizer
+
+    tok = load_tokenizer("smollm2-135m")
+    torch.manual_seed(0)
+    model = LlamaForSequenceClassification(LlamaConfig(
+        vocab_size=len(tok), hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, num_labels=1, pad_token_id=tok.pad_token_id, max_position_embeddings=256))
+    pairs = load_preferences("train")[:4]
+    data = Dataset.from_list([{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in pairs])
+    cfg = RewardConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, use_cpu=True, report_to=[],
+                       max_steps=1, save_strategy="no", disable_tqdm=True)
+    trainer = RewardTrainer(model=model, args=cfg, train_dataset=data, processing_class=tok)
+    batch = next(iter(trainer.get_train_dataloader()))      # 4 chosen rows, then their 4 rejected rows
+    model.train()
+    with torch.no_grad():
+        trl_loss = trainer.compute_loss(model, batch)
+        rewards = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.squeeze(-1)
+    assert abs((rewards[:4] - rewards[4:]).mean().item()) > 1e-4
+    assert bradley_terry_loss(rewards[:4], rewards[4:]).item() == pytest.approx(trl_loss.item(), abs=1e-6)
+    logged = {k: v[-1] for k, v in trainer._metrics["train"].items()}
+    assert (rewards[:4] > rewards[4:]).float().mean().item() == pytest.approx(logged["accuracy"])
