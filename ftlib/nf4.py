@@ -320,9 +320,10 @@ def compare_with_bitsandbytes(w: torch.Tensor, kind: str = "nf4", blocksize: int
     dequantize both: the check to run on any weight shape before trusting a 4-bit kernel with it.
 
     Returns ``codes_equal`` and ``absmax_equal`` (the quantization), ``max_diff`` (largest
-    |ours − bitsandbytes| after dequantizing), and ``ours_error`` / ``bnb_error``, the largest
-    |dequantized − w| of each: quantization alone keeps it below half the widest gap between two
-    levels times the block's absmax.
+    |ours − bitsandbytes| after dequantizing), ``agree`` (``max_diff`` within 4 fp32 rounding steps
+    of the largest absmax: the two differ only in the order of float operations), and
+    ``ours_error`` / ``bnb_error``, the largest |dequantized − w| of each: quantization alone keeps
+    it below half the widest gap between two levels times the block's absmax.
     """
     bnbf = import_bitsandbytes()
     w = w.detach().float().cpu()
@@ -332,7 +333,8 @@ def compare_with_bitsandbytes(w: torch.Tensor, kind: str = "nf4", blocksize: int
     n = w.numel()
     ours = dequantize_blockwise(codes, absmax, levels, w.shape)
     theirs = bnbf.dequantize_4bit(packed, state).reshape(w.shape)
+    max_diff = (ours - theirs).abs().max().item()
     return {"codes_equal": torch.equal(codes.flatten()[:n], unpack_4bit(packed)[:n]),
-            "absmax_equal": torch.equal(absmax, state.absmax),
-            "max_diff": (ours - theirs).abs().max().item(),
+            "absmax_equal": torch.equal(absmax, state.absmax), "max_diff": max_diff,
+            "agree": max_diff <= 4 * torch.finfo(torch.float32).eps * absmax.max().item(),
             "ours_error": (ours - w).abs().max().item(), "bnb_error": (theirs - w).abs().max().item()}

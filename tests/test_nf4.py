@@ -139,11 +139,11 @@ def test_bitsandbytes_avx512_dequantize_reads_absmax_per_row(kind, shape):
 def test_compare_with_bitsandbytes_reports_a_layer_shape():
     torch.manual_seed(5)
     aligned = compare_with_bitsandbytes(torch.randn(64, 192) * 0.02)   # rows of 3 whole blocks
-    assert aligned["codes_equal"] and aligned["absmax_equal"] and aligned["max_diff"] < 1e-6
+    assert aligned["codes_equal"] and aligned["absmax_equal"] and aligned["agree"] and aligned["max_diff"] < 1e-6
     assert 0 < aligned["ours_error"] == pytest.approx(aligned["bnb_error"], abs=1e-6)
     crossing = compare_with_bitsandbytes(torch.randn(128, 96) * 0.02)
     assert crossing["codes_equal"] and crossing["absmax_equal"]
-    assert (crossing["max_diff"] > 1e-3) == bnb_reads_absmax_per_row((128, 96))
+    assert (crossing["max_diff"] > 1e-3) == (not crossing["agree"]) == bnb_reads_absmax_per_row((128, 96))
 
 
 def test_importing_bitsandbytes_through_ftlib_prints_nothing_on_stderr():
