@@ -15,6 +15,14 @@ def test_wilson_matches_scipy(k, n):
     assert wilson_interval(k, n) == pytest.approx((ci.low, ci.high), abs=1e-9)
 
 
+def test_wilson_interval_always_contains_the_proportion():
+    # error bars are p - lo and hi - p: they must never be negative, also at 0/n and n/n
+    for n in range(1, 400):
+        for k in range(n + 1):
+            lo, hi = wilson_interval(k, n)
+            assert 0.0 <= lo <= k / n <= hi <= 1.0, (k, n)
+
+
 def test_accuracy_string_carries_n_and_interval():
     acc = accuracy([True] * 28 + [False] * 2)
     assert (acc.k, acc.n) == (28, 30)
