@@ -139,3 +139,39 @@ def padding_waste(examples: list[Encoded], batch_size: int) -> float:
         real += sum(lengths)
         padded += max(lengths) * len(lengths)
     return 1 - real / padded
+
+
+# ---------------------------------------------------------------------------------------------
+# Forgetting: elastic weight consolidation (Kirkpatrick et al. 2017)
+# ---------------------------------------------------------------------------------------------
+def fisher_diagonal(model, batches, loss_fn=None) -> dict[str, torch.Tensor]:
+    """Diagonal empirical Fisher information of the trainable parameters: the mean over ``batches``
+    of the squared gradient of the loss. Large where the old task's loss is sensitive to a weight.
+
+    ``loss_fn(model, batch)`` defaults to ``model(**batch).loss``.
+    """
+    loss_fn = loss_fn or (lambda m, b: m(**b).loss)
+    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    fisher = {n: torch.zeros_like(p) for n, p in params.items()}
+    batches = list(batches)
+    for batch in batches:
+        model.zero_grad(set_to_none=True)
+        loss_fn(model, batch).backward()
+        for n, p in params.items():
+            if p.grad is not None:
+                fisher[n] += p.grad.detach() ** 2 / len(batches)
+    model.zero_grad(set_to_none=True)
+    return fisher
+
+
+def ewc_penalty(model, anchor: dict[str, torch.Tensor], fisher: dict[str, torch.Tensor],
+                strength: float) -> torch.Tensor:
+    """EWC's penalty (eq. 3): strength/2 · Σ F_i (θ_i - θ*_i)², with θ* the weights before the new task.
+
+    Add it to the new task's loss: weights the old task needs (large F) are pulled back to θ*.
+    """
+    total = torch.zeros(())
+    for n, p in model.named_parameters():
+        if n in fisher:
+            total = total + (fisher[n] * (p - anchor[n]) ** 2).sum()
+    return strength / 2 * total

@@ -169,3 +169,27 @@ def test_trl_sft_trainer_builds_the_same_batch_and_loss(tokenizer, tmp_path):
         our_loss = causal_lm_loss(model(input_ids=ours["input_ids"], attention_mask=ours["attention_mask"]).logits,
                                   ours["labels"])
     torch.testing.assert_close(our_loss, trl_loss, atol=1e-5, rtol=0)
+
+
+def test_ewc_fisher_is_the_mean_squared_gradient_and_the_penalty_pulls_back():
+    from ftlib.sft import ewc_penalty, fisher_diagonal
+    model = _toy().train()
+    g = torch.Generator().manual_seed(0)
+    batches = [{"input_ids": (ids := torch.randint(3, 64, (2, 8), generator=g)), "labels": ids} for _ in range(3)]
+    fisher = fisher_diagonal(model, batches)
+    name, p = "model.layers.0.mlp.up_proj.weight", dict(model.named_parameters())["model.layers.0.mlp.up_proj.weight"]
+    grads = []
+    for b in batches:
+        model.zero_grad()
+        model(**b).loss.backward()
+        grads.append(p.grad.detach().clone() ** 2)
+    torch.testing.assert_close(fisher[name], sum(grads) / 3)
+    anchor = {n: q.detach().clone() for n, q in model.named_parameters()}
+    assert ewc_penalty(model, anchor, fisher, strength=10.0).item() == 0.0          # at the anchor
+    with torch.no_grad():
+        p.add_(0.1)
+    penalty = ewc_penalty(model, anchor, fisher, strength=10.0)
+    assert penalty.item() == pytest.approx(5.0 * (fisher[name] * 0.01).sum().item(), rel=1e-4)
+    model.zero_grad()
+    penalty.backward()                                                                # gradient points back
+    assert torch.allclose(p.grad, 10.0 * fisher[name] * 0.1, atol=1e-6)
