@@ -24,7 +24,7 @@ CONSTANTS = {
     "00_welcome": set(),
     "01_pretraining": {"112 GB", "14 GB", "80 GB"},          # 7B x 16 bytes; ZeRO-3 on 8 GPUs; one GPU
     "02_tokenization": set(),
-    "03_lora": set(),
+    "03_lora": {"95%"},                                     # the confidence level of every interval
     "04_qlora": {"95%",                                      # the confidence level of every interval
                  "10 ms",                                    # ftlib.hardware.measure's sampling interval
                  "8×",                                       # 32-bit -> 4-bit weights, at most
