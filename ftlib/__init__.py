@@ -8,6 +8,7 @@ One module per concept (see README.md). Import what you need, e.g.::
 
 __version__ = "0.1.0"
 
+import logging as _logging
 import os as _os
 import sys as _sys
 import warnings as _warnings
@@ -22,3 +23,32 @@ if "torch" not in _sys.modules:
 # tqdm.auto asks for ipywidgets inside Jupyter; the course uses text progress bars on purpose
 # (they survive papermill and nbval), so the hint is noise for a learner.
 _warnings.filterwarnings("ignore", message="IProgress not found")
+
+_BNB_KERNEL_HINT = "Failed to load CPU gemm_4bit_forward from kernels-community"
+
+
+class _DropBitsandbytesKernelHint(_logging.Filter):
+    """Drops one record: bitsandbytes' hint, on CPUs with AVX-512-BF16, that the optional
+    ``kernels`` package (which would download a CPU kernel from the hub) is missing. bitsandbytes
+    then uses the kernel it ships. Every other record of that logger passes."""
+
+    def filter(self, record: _logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(_BNB_KERNEL_HINT)
+
+
+def quiet_library_notices() -> None:
+    """Silence two harmless notices at their source, and nothing else (idempotent). It runs when
+    ``ftlib`` is imported, so it covers bitsandbytes however it is imported later (directly, or by
+    peft and transformers):
+
+    - bitsandbytes' "Failed to load CPU gemm_4bit_forward from kernels-community" log line;
+    - the ``FutureWarning`` that ``peft.PeftModel`` triggers by reading the deprecated
+      ``is_gradient_checkpointing`` property of a transformers model.
+    """
+    logger = _logging.getLogger("bitsandbytes.backends.cpu.ops")
+    if not any(isinstance(f, _DropBitsandbytesKernelHint) for f in logger.filters):
+        logger.addFilter(_DropBitsandbytesKernelHint())
+    _warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+
+
+quiet_library_notices()

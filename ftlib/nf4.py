@@ -25,9 +25,7 @@ QLoRA (Dettmers et al., 2023) stores a frozen base model in 4 bits and trains Lo
 """
 from __future__ import annotations
 
-import logging
 import math
-import warnings
 
 import torch
 from torch import nn
@@ -278,34 +276,7 @@ def nf4_lora_model(model: nn.Module, r: int = 16, alpha: float = 32, double_quan
 # ---------------------------------------------------------------------------------------------
 # 5. bitsandbytes: a quiet import, and a check of any weight shape against its kernels
 # ---------------------------------------------------------------------------------------------
-_BNB_KERNEL_HINT = "Failed to load CPU gemm_4bit_forward from kernels-community"
-
-
-class _DropBitsandbytesKernelHint(logging.Filter):
-    """Drops one record: bitsandbytes' hint, on CPUs with AVX-512-BF16, that the optional
-    ``kernels`` package (which would download a CPU kernel from the hub) is missing. bitsandbytes
-    then uses the kernel it ships. Every other record of that logger passes."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(_BNB_KERNEL_HINT)
-
-
-def quiet_library_notices() -> None:
-    """Silence two harmless notices at their source, and nothing else (idempotent; runs when
-    this module is imported, so it also covers bitsandbytes imported later by transformers):
-
-    - bitsandbytes' "Failed to load CPU gemm_4bit_forward from kernels-community" log line;
-    - the ``FutureWarning`` that ``peft.PeftModel`` triggers by reading the deprecated
-      ``is_gradient_checkpointing`` property of a transformers model.
-    """
-    logger = logging.getLogger("bitsandbytes.backends.cpu.ops")
-    if not any(isinstance(f, _DropBitsandbytesKernelHint) for f in logger.filters):
-        logger.addFilter(_DropBitsandbytesKernelHint())
-    warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated",
-                            category=FutureWarning)
-
-
-quiet_library_notices()
+from ftlib import quiet_library_notices  # noqa: E402  (kept here: chapters import it from ftlib.nf4)
 
 
 def import_bitsandbytes():

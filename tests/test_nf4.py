@@ -146,8 +146,10 @@ def test_compare_with_bitsandbytes_reports_a_layer_shape():
     assert (crossing["max_diff"] > 1e-3) == (not crossing["agree"]) == bnb_reads_absmax_per_row((128, 96))
 
 
-def test_importing_bitsandbytes_through_ftlib_prints_nothing_on_stderr():
-    code = ("import logging, ftlib.nf4 as q; q.import_bitsandbytes(); "
+@pytest.mark.parametrize("how", ["import ftlib.nf4 as q; q.import_bitsandbytes()",
+                                 "import ftlib, bitsandbytes.functional, peft"])   # chapter 00 imports it directly
+def test_importing_bitsandbytes_through_ftlib_prints_nothing_on_stderr(how):
+    code = (f"import logging; {how}; "
             "logging.getLogger('bitsandbytes.backends.cpu.ops').warning('another warning')")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
