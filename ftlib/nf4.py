@@ -280,8 +280,8 @@ from ftlib import quiet_library_notices  # noqa: E402  (kept here: chapters impo
 
 
 def import_bitsandbytes():
-    """``bitsandbytes.functional``, imported with :func:`quiet_library_notices` in force."""
-    quiet_library_notices()
+    """``bitsandbytes.functional``; importing ``ftlib`` (which this module does) already put
+    :func:`quiet_library_notices` in force, so its one harmless CPU hint stays silent."""
     import bitsandbytes.functional as bnbf
     return bnbf
 
