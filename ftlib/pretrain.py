@@ -1,7 +1,7 @@
 """Pretraining the course base model: tokenizer, packing, and the run chapter 01 teaches.
 
-``build_base_model(out_dir, profile=..., seed=...)`` is what :func:`ftlib.checkpoints.base_model_dir`
-calls when a notebook needs the course base model and the cache does not have it yet:
+``build_base_model(out_dir, profile=..., seed=...)`` is what :func:`ftlib.registry.model_dir`
+calls (for ``"course-base"``) when a notebook needs the course base model and the cache does not have it yet:
 
 1. clean the generated corpus with :func:`ftlib.cleaning.clean` (filters, dedup, PII masked),
 2. train a byte-level BPE tokenizer on them with ``tokenizers``,
@@ -102,6 +102,17 @@ def split_documents(texts: list[str], val_fraction: float, seed: int) -> tuple[l
     return [texts[i] for i in order[n_val:]], [texts[i] for i in order[:n_val]]
 
 
+def documents(profile: str, seed: int = 0, texts: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """The base model's (train, validation) documents; ``texts`` defaults to the generated corpus
+    cleaned by chapter 01's pipeline (filters, dedup, PII masked). Later chapters measure
+    forgetting on the validation documents, which no model has trained on."""
+    if texts is None:
+        from ftlib.cleaning import clean
+        from ftlib.data import load_corpus
+        texts = [row["text"] for row in clean(load_corpus())[0]]
+    return split_documents(texts, PRETRAIN_CONFIGS[profile].val_fraction, seed)
+
+
 def prepare_data(profile: str, seed: int = 0, texts: list[str] | None = None) -> dict:
     """Split, train the tokenizer, pack. ``texts`` defaults to the cleaned generated corpus.
 
@@ -110,11 +121,7 @@ def prepare_data(profile: str, seed: int = 0, texts: list[str] | None = None) ->
     """
     from ftlib.models import TINY_CONFIGS
     cfg = PRETRAIN_CONFIGS[profile]
-    if texts is None:  # chapter 01's pipeline: filters, dedup, PII masked
-        from ftlib.cleaning import clean
-        from ftlib.data import load_corpus
-        texts = [row["text"] for row in clean(load_corpus())[0]]
-    train_texts, val_texts = split_documents(texts, cfg.val_fraction, seed)
+    train_texts, val_texts = documents(profile, seed, texts)
     tokenizer = train_tokenizer(train_texts, TINY_CONFIGS[profile].vocab_size)
     return {"tokenizer": tokenizer, "train_texts": train_texts, "val_texts": val_texts,
             "train_rows": pack(train_texts, tokenizer, cfg.seq_len),

@@ -104,13 +104,15 @@ def new_history() -> dict:
 def train(model: torch.nn.Module, get_batch: Callable[[int, int], dict], cfg: TrainConfig, *,
           evaluate: Callable[[torch.nn.Module], float] | None = None,
           optimizer: torch.optim.Optimizer | None = None, stop_after: int | None = None,
-          progress: bool = True) -> dict:
+          progress: bool = True, loss_fn: Callable[[torch.nn.Module, dict], torch.Tensor] | None = None) -> dict:
     """Train ``model`` for ``cfg.steps`` optimiser steps and return the history as plain lists.
 
     ``stop_after=k`` stops after step ``k`` as if the run were interrupted (a checkpoint is
     written if ``cfg.ckpt_dir`` is set); calling ``train`` again with the same ``ckpt_dir``
-    resumes from it.
+    resumes from it. ``loss_fn(model, batch)`` replaces ``model(**batch).loss`` (e.g. to add a
+    penalty, or to call the model with ``use_cache=False`` for packed rows).
     """
+    loss_fn = loss_fn or (lambda m, b: m(**b).loss)
     device = next(model.parameters()).device
     optimizer = optimizer or torch.optim.AdamW(param_groups(model, cfg.weight_decay),
                                                lr=cfg.lr, betas=(0.9, 0.95))
@@ -134,7 +136,7 @@ def train(model: torch.nn.Module, get_batch: Callable[[int, int], dict], cfg: Tr
         for micro in range(cfg.grad_accum):
             batch = _to(get_batch(step, micro), device)
             with _autocast(device, cfg.amp):
-                loss = model(**batch).loss / cfg.grad_accum
+                loss = loss_fn(model, batch) / cfg.grad_accum
             loss.backward()
             step_loss += loss.item()
             history["tokens"] += int(batch["input_ids"].numel())

@@ -30,6 +30,10 @@ def test_unknown_exercise_is_an_error():
 def _wrong_answers():
     import torch
     from ftlib.memory import LLAMA2_7B
+    row = {"family": "arithmetic", "answer": "5", "meta": {"key": "2+3"}}
+    train = [dict(row, id="arithmetic-train-0001", prompt="What is 2 + 3?")]
+    test = [dict(row, id="test-000", prompt="Compute 2 + 3."),                  # the same item, reworded: a leak
+            dict(row, id="test-001", prompt="What is 4 + 4?", meta={"key": "4+4"})]
     return {
         "00.chat_prompt": ("<user>hi<assistant>\n", {"tokenizer": FakeTokenizer(), "messages": MESSAGES}),
         "01.warmup_cosine": (lambda step, steps, lr, warmup_steps, min_lr_ratio: lr, {}),
@@ -41,6 +45,10 @@ def _wrong_answers():
         "04.quantize_block": ([7] * 8, {"block": torch.linspace(-1, 1, 8).tolist()}),
         "04.bits_per_param": (4.5, {"blocksize": 64, "dq_blocksize": 256}),
         "04.qlora_weights_gb": (14.0, {"shape": LLAMA2_7B}),
+        "05.label_mask": (lambda input_ids, assistant_mask: list(input_ids), {}),
+        "05.sharegpt_to_messages": (lambda row: [{"role": t["from"], "content": t["value"]}
+                                                 for t in row["conversations"]], {}),
+        "05.find_leak": ({"test-001"}, {"train": train, "test": test}),
     }
 
 

@@ -92,7 +92,8 @@ def test_dpo_loss_and_metrics_match_trl_dpo_trainer(tmp_path):
     from trl import DPOConfig, DPOTrainer
 
     from ftlib.data import load_preferences
-    from ftlib.models import TinyConfig, load_tokenizer, tiny_llama
+    from ftlib.models import TinyConfig, tiny_llama
+from ftlib.registry import load_tokenizer
 
     tok = load_tokenizer("smollm2-135m")
     torch.manual_seed(0)
@@ -134,7 +135,7 @@ def test_bradley_terry_matches_trl_reward_trainer(tmp_path):
     from trl import RewardConfig, RewardTrainer
 
     from ftlib.data import load_preferences
-    from ftlib.models import load_tokenizer
+    from ftlib.registry import load_tokenizer
 
     tok = load_tokenizer("smollm2-135m")
     torch.manual_seed(0)

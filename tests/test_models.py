@@ -3,8 +3,8 @@ import time
 import pytest
 import torch
 
-from ftlib.models import (SMOLLM2, TINY_CONFIGS, count_parameters, generate, load_model,
-                          resolve_model_path, smollm2_dir, smollm2_gguf_path, tiny_llama)
+from ftlib.models import TINY_CONFIGS, count_parameters, generate, smollm2_dir, smollm2_gguf_path, tiny_llama
+from ftlib.registry import SMOLLM2, load_model, resolve_model_path
 
 
 @pytest.fixture(scope="module")

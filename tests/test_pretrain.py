@@ -3,8 +3,7 @@ import math
 
 import torch
 
-from ftlib.checkpoints import base_model_dir
-from ftlib.models import COURSE_BASE, load_model
+from ftlib.registry import COURSE_BASE, load_model, model_dir
 from ftlib.pretrain import SPECIAL_TOKENS, oracle_clean, pack, split_documents, train_tokenizer
 
 TEXTS = ["The river runs past the old mill.", "小猫在河边喝水。", "Bread and cheese at the market."] * 20
@@ -44,12 +43,12 @@ def test_oracle_clean_keeps_unlabelled_documents():
 
 
 def test_course_base_model_builds_learns_and_is_cached():
-    directory = base_model_dir(profile="smoke", seed=0)
+    directory = model_dir(COURSE_BASE, profile="smoke", seed=0)
     history = json.loads((directory / "pretrain.json").read_text())
     assert history["val_loss"] < history["ln_vocab"] - 1.0          # it learned something
     assert history["eval"][-1] < history["eval"][0]
     stamp = (directory / "model.safetensors").stat().st_mtime
-    assert base_model_dir(profile="smoke", seed=0) == directory
+    assert model_dir(COURSE_BASE, profile="smoke", seed=0) == directory
     assert (directory / "model.safetensors").stat().st_mtime == stamp  # reused, not rebuilt
     model, tok = load_model(COURSE_BASE, profile="smoke", seed=0)
     x = tok("The town", return_tensors="pt")["input_ids"]
@@ -61,7 +60,7 @@ def test_course_base_model_is_reproducible(tmp_path):
     from safetensors.torch import load_file
 
     build_base_model(tmp_path / "again", profile="smoke", seed=0, progress=False)
-    original = load_file(base_model_dir(profile="smoke", seed=0) / "model.safetensors")
+    original = load_file(model_dir(COURSE_BASE, profile="smoke", seed=0) / "model.safetensors")
     rebuilt = load_file(tmp_path / "again" / "model.safetensors")
     assert original.keys() == rebuilt.keys()
     for key in original:

@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from ftlib.data import load_tasks
-from ftlib.models import TinyConfig, load_tokenizer, tiny_llama
+from ftlib.models import TinyConfig, tiny_llama
+from ftlib.registry import load_tokenizer
 from ftlib.sft import (IGNORE, SMOLLM2_SYSTEM, Encoded, block_diagonal_mask, chatml_template, collate,
                        encode_chat, pack, padding_waste, task_messages)
 
