@@ -238,3 +238,29 @@ def teacher_forced_correct(logits, labels) -> list[bool]:
     """
     pred, target = logits[:, :-1].argmax(-1), labels[:, 1:]          # position t predicts t+1
     return ((pred == target) | (target == -100)).all(dim=1).tolist()
+
+
+def copy_accuracy(model, tokenizer, words: Sequence[str], *, n: int = 50, length: int = 8, seed: int = 0) -> float:
+    """In-context copying: a random list ``w1, w2, …, wk`` is written twice (the second time after
+    a newline); the score is how often the model predicts the next token of the second copy
+    (teacher-forced; its first token cannot be known, so it is not scored). A model with induction
+    heads scores high; one that cannot copy from its context scores near zero. Tasks that copy
+    from the prompt (lists, JSON fields, sorting) need this skill.
+    """
+    import torch
+
+    rng = random.Random(seed)
+    hits = total = 0
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for _ in range(n):
+            text = ", ".join(rng.sample(list(words), length))
+            first = tokenizer(text + "\n", add_special_tokens=False)["input_ids"]
+            second = tokenizer(text, add_special_tokens=False)["input_ids"]
+            ids = torch.tensor([first + second], device=model.device)
+            pred = model(input_ids=ids).logits[0, len(first):-1].argmax(-1)   # predicts tokens 2.. of the copy
+            hits += int((pred == ids[0, len(first) + 1:]).sum())
+            total += len(second) - 1
+    model.train(was_training)
+    return hits / total

@@ -142,12 +142,13 @@ register(Product(COURSE_BASE, "base", _build_base, _base_recipe, data=("corpus_r
 def _sft_recipe(profile: str) -> dict:
     from dataclasses import asdict
 
-    from ftlib.sft import SFT_RECIPES, chatml_template
+    from ftlib.sft import chatml_template
+    from ftlib.sft_runs import SFT_RECIPES
     return {"sft": asdict(SFT_RECIPES[profile]), "template": chatml_template()}
 
 
 def _build_sft(out: Path, *, profile: str, seed: int, needs: dict) -> None:
-    from ftlib.sft import build_course_sft
+    from ftlib.sft_runs import build_course_sft
     build_course_sft(out, profile=profile, seed=seed, needs=needs)
 
 
@@ -158,12 +159,13 @@ register(Product(COURSE_SFT, "course-sft", _build_sft, _sft_recipe,
 def _lora_recipe(profile: str) -> dict:
     from dataclasses import asdict
 
-    from ftlib.sft import LORA_SFT_RECIPES, SMOLLM2_SYSTEM, chatml_template
+    from ftlib.sft import SMOLLM2_SYSTEM, chatml_template
+    from ftlib.sft_runs import LORA_SFT_RECIPES
     return {"lora_sft": asdict(LORA_SFT_RECIPES[profile]), "template": chatml_template(SMOLLM2_SYSTEM)}
 
 
 def _build_lora(out: Path, *, profile: str, seed: int, needs: dict) -> None:
-    from ftlib.sft import build_smollm2_sft_lora
+    from ftlib.sft_runs import build_smollm2_sft_lora
     build_smollm2_sft_lora(out, profile=profile, seed=seed, needs=needs)
 
 

@@ -2,7 +2,7 @@
 
 Self-Instruct (Wang et al. 2022) in four steps, each a short function:
 
-1. :func:`self_instruct_prompt`: show the generator a few seed tasks of one family and ask for one more;
+1. :func:`self_instruct_prompt`: show the generator a few seed tasks of one family, numbered, to continue;
 2. :func:`parse_task`: keep a candidate only if it has the family's form, so its answer can be computed;
 3. filters: length, ROUGE-L similarity to every existing task (:func:`rouge_l_max`, with ``rouge-score``),
    and the verifier: the generator answers its own task, and the answer the code computes decides;
@@ -23,10 +23,11 @@ _COUNT_FORMS = [re.compile(p, re.I | re.S) for p in (
 
 
 def self_instruct_prompt(seeds: list[str]) -> str:
-    """The generator's instruction: a numbered list of seed tasks, continued by one new task."""
-    listed = "\n".join(f"{i + 1}. {s}" for i, s in enumerate(seeds))
-    return (f"Here are some tasks:\n{listed}\nWrite task {len(seeds) + 1}: one new task of the same kind "
-            f"about a different sentence. Reply with the task only.")
+    """A numbered list of seed tasks, ending where the next task should start. A small model
+    continues a list more reliably than it follows an instruction to write one, so the generator
+    gets this as plain text, without a chat template."""
+    listed = "".join(f"{i + 1}. {s}\n" for i, s in enumerate(seeds))
+    return f"Tasks about counting words:\n{listed}{len(seeds) + 1}."
 
 
 def parse_task(text: str) -> tuple[str, str] | None:

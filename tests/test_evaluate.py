@@ -132,3 +132,25 @@ def test_exact_match_uses_the_verifiers_and_a_budget_per_family():
     assert result.correct == [True, True, True, False, False]
     assert str(result.by_family()["arithmetic"]).startswith("100% (3/3")
     assert calls == [answer_budget(CharTokenizer(), "arithmetic"), answer_budget(CharTokenizer(), "format_list")]
+
+
+def test_generation_stops_at_the_end_of_turn_token():
+    from ftlib.evaluate import stop_ids
+    from ftlib.registry import load_tokenizer
+    course = load_tokenizer("course-base", profile="smoke")
+    assert stop_ids(course) == [course.eos_token_id, course.convert_tokens_to_ids("<|im_end|>")]
+    smol = load_tokenizer("smollm2-135m")
+    assert stop_ids(smol) == [smol.convert_tokens_to_ids("<|im_end|>")]      # its eos already is <|im_end|>
+
+
+def test_copy_accuracy_separates_a_model_that_copies_from_one_that_cannot():
+    from ftlib.evaluate import copy_accuracy
+    from ftlib.models import TinyConfig, tiny_llama
+    from ftlib.registry import load_model
+    words = "wheat beans barley goats rabbits soup potato plum apples cheese carrot bees".split()
+    smol, smol_tok = load_model("smollm2-135m")
+    assert copy_accuracy(smol, smol_tok, words, n=10) > 0.5
+    torch.manual_seed(0)
+    random_model = tiny_llama(TinyConfig(vocab_size=len(smol_tok), hidden_size=32, n_layers=1, n_heads=4,
+                                         n_kv_heads=2, intermediate_size=48, max_seq_len=128))
+    assert copy_accuracy(random_model, smol_tok, words, n=10) < 0.1

@@ -31,6 +31,9 @@ CONSTANTS = {
                  "24 GB", "48 GB", "80 GB",                  # GPU card sizes
                  # the 7B table: training_memory arithmetic, identical on every run (NBVAL_CHECK_OUTPUT)
                  "108 GB", "13.5 GB", "14 GB", "3.9 GB", "3.6 GiB", "34 GB"},
+    "05_instruction_tuning": {"95%",                        # the confidence level of every interval
+                              "20%",                        # the replay share of the SFT recipe (SFT_RECIPES)
+                              "50%"},                       # the threshold for "a family SmolLM2 fails"
 }
 
 RESULT_NUMBER = re.compile(

@@ -39,7 +39,7 @@ def test_a_round_counts_survivors_of_each_filter():
     assert [r["answer"] for r in report.survivors] == ["7"] and len(asked) == 2
     assert report.rejected["form"] == ["Write a song."]
     assert report.survivors[0]["prompt"].startswith("Count the words in: bees") and verify(report.survivors[0], "7")
-    assert "1. a\n2. b" in self_instruct_prompt(["a", "b"])
+    assert self_instruct_prompt(["a", "b"]).endswith("1. a\n2. b\n3.")
 
 
 def test_cot_answers_end_in_the_gold_number_for_every_arithmetic_row():
