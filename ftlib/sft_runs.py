@@ -34,7 +34,7 @@ class SFTRecipe:
 
 SFT_RECIPES = {
     "smoke": SFTRecipe(steps=30, rows=4, row_len=128, lr=3e-3, warmup_steps=5, replay=0.2, eval_every=10, track_n=2),
-    "cpu": SFTRecipe(steps=1200, rows=8, row_len=256, lr=2e-3, warmup_steps=50, replay=0.2, eval_every=200, track_n=20),
+    "cpu": SFTRecipe(steps=3600, rows=8, row_len=256, lr=2e-3, warmup_steps=50, replay=0.2, eval_every=400, track_n=20),
     "gpu": SFTRecipe(steps=4000, rows=32, row_len=512, lr=1e-3, warmup_steps=100, replay=0.2, eval_every=400, track_n=50),
 }
 

@@ -93,7 +93,7 @@ def test_dpo_loss_and_metrics_match_trl_dpo_trainer(tmp_path):
 
     from ftlib.data import load_preferences
     from ftlib.models import TinyConfig, tiny_llama
-from ftlib.registry import load_tokenizer
+    from ftlib.registry import load_tokenizer
 
     tok = load_tokenizer("smollm2-135m")
     torch.manual_seed(0)
