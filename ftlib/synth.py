@@ -56,11 +56,16 @@ class RoundReport:
 
 
 def self_instruct_round(candidates: list[str], answer, existing: list[str], *, min_words: int = 4,
-                        max_words: int = 14, max_rouge: float = 0.7) -> RoundReport:
+                        max_words: int = 14, max_rouge: float = 0.7, relabel: bool = False) -> RoundReport:
     """Filter the generator's ``candidates`` (its replies to :func:`self_instruct_prompt`) in order:
     form, length, ROUGE-L against ``existing`` and the survivors so far, and the verifier:
     ``answer(tasks) -> replies`` is the generator answering its own tasks, and a reply must equal
-    the count the code computes. Returns the survivors and how many candidates pass each filter."""
+    the count the code computes. Returns the survivors and how many candidates pass each filter.
+
+    With ``relabel`` the verifier does not drop a task whose reply is wrong: it replaces the reply
+    by the computed answer (possible because the code can solve every task of this form), and
+    ``counts["verifier"]`` is then the number of replies that were right.
+    """
     from rouge_score import rouge_scorer
 
     from ftlib.data import verify
@@ -87,8 +92,12 @@ def self_instruct_round(candidates: list[str], answer, existing: list[str], *, m
     for (task, sentence), reply in zip(novel, replies):
         row = {"prompt": task, "answer": str(len(sentence.split())), "family": "count_words",
                "meta": {"key": sentence, "source": "self-instruct"}}
-        (report.survivors.append(row) if verify(row, reply) else report.rejected["verifier"].append(task))
-    report.counts["verifier"] = len(report.survivors)
+        right = bool(verify(row, reply))
+        if not right:
+            report.rejected["verifier"].append(task)
+        if right or relabel:
+            report.survivors.append(row)
+    report.counts["verifier"] = len(novel) - len(report.rejected["verifier"])
     return report
 
 

@@ -39,6 +39,8 @@ def test_a_round_counts_survivors_of_each_filter():
     assert [r["answer"] for r in report.survivors] == ["7"] and len(asked) == 2
     assert report.rejected["form"] == ["Write a song."]
     assert report.survivors[0]["prompt"].startswith("Count the words in: bees") and verify(report.survivors[0], "7")
+    relabelled = self_instruct_round(candidates, answer, existing, relabel=True)
+    assert relabelled.counts["verifier"] == 1 and [r["answer"] for r in relabelled.survivors] == ["7", "7"]
     assert self_instruct_prompt(["a", "b"]).endswith("1. a\n2. b\n3.")
 
 
