@@ -145,7 +145,7 @@ def test_the_pipeline_and_the_base_model_use_one_threshold():
     assert inspect.signature(clean).parameters["near_threshold"].default == NEAR_THRESHOLD
     assert inspect.signature(near_dedup).parameters["threshold"].default == NEAR_THRESHOLD
     import ftlib.pretrain
-    assert "clean(load_corpus())" in inspect.getsource(ftlib.pretrain.prepare_data)  # the default, no override
+    assert "clean(load_corpus())" in inspect.getsource(ftlib.pretrain.documents)  # the default, no override
 
 
 # ---- the pipeline on the real corpus, against the planted labels -------------------------------
