@@ -20,6 +20,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+from ftlib.sft import stop_ids  # noqa: F401  (re-exported: generation stops at <|im_end|>)
+
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 
 
@@ -130,20 +132,6 @@ def chat_prompt(tokenizer, prompt: str, system: str | None = None) -> str:
     """
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-
-
-def stop_ids(tokenizer) -> list[int]:
-    """Token ids that end an answer: the tokenizer's eos and ChatML's end of turn ``<|im_end|>``.
-
-    A model trained on ChatML ends its turn with ``<|im_end|>``; if generation stopped only at
-    ``</s>`` it would run on into a new turn, and decoding without special tokens would glue that
-    text onto the answer.
-    """
-    ids = [tokenizer.eos_token_id]
-    end_of_turn = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    if isinstance(end_of_turn, int) and end_of_turn != tokenizer.unk_token_id and end_of_turn not in ids:
-        ids.append(end_of_turn)
-    return ids
 
 
 def greedy_answers(model, tokenizer, prompts: Sequence[str], max_new_tokens: int,

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ftlib.losses import gae, kl_estimates, ppo_clip_loss
+from ftlib.sft import stop_ids
 
 RewardFn = Callable[[list[str], list[str]], list[float]]
 
@@ -92,15 +93,6 @@ class Rollout:
         return self.input_ids.shape[1] - self.response_mask.shape[1]
 
 
-def stop_token_ids(tokenizer) -> list[int]:
-    """eos, plus ``<|im_end|>`` when the vocabulary has it (chat models end their turn with it)."""
-    ids = [tokenizer.eos_token_id]
-    im_end = tokenizer.get_vocab().get("<|im_end|>")
-    if im_end is not None and im_end not in ids:
-        ids.append(im_end)
-    return ids
-
-
 def response_mask(response: torch.Tensor, stop_ids: list[int]) -> torch.Tensor:
     """1 on each token up to and including the first stop token (all ones if none): (B, R)."""
     is_stop = torch.isin(response, torch.tensor(stop_ids, device=response.device)).long()
@@ -137,7 +129,7 @@ def rollout(policy: PolicyWithValue, ref_model, tokenizer, prompts: list[str], r
     """Sample one completion per prompt and record everything the update needs (see module doc)."""
     device = next(policy.parameters()).device
     policy.eval()
-    stops = stop_token_ids(tokenizer)
+    stops = stop_ids(tokenizer)
     enc = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left").to(device)
     out = _lm(policy).generate(**enc, do_sample=True, temperature=cfg.temperature, top_k=0, top_p=1.0,
                                max_new_tokens=cfg.max_new_tokens, eos_token_id=stops,

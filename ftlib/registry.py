@@ -50,14 +50,15 @@ def names() -> list[str]:
     return sorted(PRODUCTS) + [SMOLLM2]
 
 
-def inputs(name: str, *, profile: str | None = None, seed: int = 0) -> dict:
-    """What product ``name`` for (profile, seed) is built from; a change in it means a rebuild."""
+def inputs(name: str, *, profile: str | None = None, seed: int = 0, needs: dict | None = None) -> dict:
+    """What product ``name`` for (profile, seed) is built from; a change in it means a rebuild.
+    ``needs`` ({name: directory}) are the needed products' directories if already resolved."""
     product, profile = PRODUCTS[name], resolve(profile).name
+    needs = needs or {n: model_dir(n, profile=profile, seed=seed) for n in product.needs}
     return {"profile": profile, "seed": seed, "recipe": product.recipe(profile),
             "data": {f: file_hash(DATA_DIR / f) for f in product.data},
             "packages": package_versions(),
-            "needs": {n: (read_record(model_dir(n, profile=profile, seed=seed)) or {}).get("inputs")
-                      for n in product.needs}}
+            "needs": {n: (read_record(needs[n]) or {}).get("inputs") for n in product.needs}}
 
 
 def model_dir(name: str, *, profile: str | None = None, seed: int = 0, rebuild: bool = False) -> Path:
@@ -71,7 +72,7 @@ def model_dir(name: str, *, profile: str | None = None, seed: int = 0, rebuild: 
     needs = {n: model_dir(n, profile=profile, seed=seed) for n in product.needs}
     return cached(f"{product.directory}-{profile}-seed{seed}",
                   lambda out: product.build(out, profile=profile, seed=seed, needs=needs),
-                  inputs=inputs(name, profile=profile, seed=seed), rebuild=rebuild)
+                  inputs=inputs(name, profile=profile, seed=seed, needs=needs), rebuild=rebuild)
 
 
 def resolve_model_path(name: str, *, profile: str | None = None, seed: int = 0) -> str:

@@ -44,6 +44,20 @@ def task_messages(row: dict) -> list[dict]:
     return [{"role": "user", "content": row["prompt"]}, {"role": "assistant", "content": row["answer"]}]
 
 
+def stop_ids(tokenizer) -> list[int]:
+    """Token ids that end an answer: the tokenizer's eos and ChatML's end of turn ``<|im_end|>``.
+
+    A model trained on ChatML ends its turn with ``<|im_end|>``; if generation stopped only at
+    ``</s>`` it would run on into a new turn, and decoding without special tokens would glue that
+    text onto the answer.
+    """
+    ids = [tokenizer.eos_token_id]
+    end_of_turn = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    if isinstance(end_of_turn, int) and end_of_turn != tokenizer.unk_token_id and end_of_turn not in ids:
+        ids.append(end_of_turn)
+    return ids
+
+
 @dataclass
 class Encoded:
     input_ids: list[int]

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ftlib.sft import IGNORE, SMOLLM2_SYSTEM, Encoded, chatml_template, collate, encode_chat, pack, task_messages
+from ftlib.losses import causal_lm_loss
+from ftlib.sft import (IGNORE, SMOLLM2_SYSTEM, Encoded, chatml_template, collate, encode_chat, pack,
+                       stop_ids, task_messages)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -89,11 +91,9 @@ def examples_loss(model, examples: list[Encoded], pad_token_id: int, batch_size:
         batch = collate(examples[i:i + batch_size], pad_token_id)
         batch = {k: v.to(model.device) for k, v in batch.items()}
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        labels = batch["labels"][:, 1:]
-        loss = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), labels.flatten(),
-                                                 ignore_index=IGNORE, reduction="sum")
-        total += loss.item()
-        count += (labels != IGNORE).sum().item()
+        labelled = (batch["labels"][:, 1:] != IGNORE).sum().item()
+        total += causal_lm_loss(logits, batch["labels"]).item() * labelled    # mean -> sum, to weight by tokens
+        count += labelled
     return total / max(1, count)
 
 
@@ -154,7 +154,7 @@ def build_course_sft(out_dir, *, profile: str, seed: int, needs: dict) -> None:
     from ftlib.data import FAMILIES, load_tasks
     model, tokenizer = from_pretrained(str(needs["course-base"]))
     tokenizer.chat_template = chatml_template()
-    model.generation_config.eos_token_id = [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")]
+    model.generation_config.eos_token_id = stop_ids(tokenizer)
     recipe = SFT_RECIPES[profile]
     track = [r for f in FAMILIES for r in load_tasks("val", [f])[:recipe.track_n]]
     history = train_course_sft(model, tokenizer, profile, seed, track=track)
