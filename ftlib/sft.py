@@ -18,8 +18,9 @@ from dataclasses import dataclass
 
 import torch
 
+from ftlib.losses import IGNORE  # -100: the label cross-entropy skips (one definition, shared)
+
 SMOLLM2_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
-IGNORE = -100  # the label cross-entropy skips
 
 
 def chatml_template(default_system: str | None = None) -> str:
