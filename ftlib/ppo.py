@@ -124,23 +124,40 @@ def forward_response(model, input_ids, attention_mask, response_len: int, temper
 
 
 @torch.no_grad()
-def rollout(policy: PolicyWithValue, ref_model, tokenizer, prompts: list[str], reward_fn: RewardFn,
-            cfg: PPOConfig) -> Rollout:
-    """Sample one completion per prompt and record everything the update needs (see module doc)."""
-    device = next(policy.parameters()).device
-    policy.eval()
+def sample(lm, tokenizer, texts: list[str], *, max_new_tokens: int, temperature: float = 1.0,
+           add_special_tokens: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One sampled completion per input text (pure sampling: no top-k, no top-p).
+
+    Returns ``(input_ids (B, P+R), attention_mask (B, P+R), response_mask (B, R))``: left-padded
+    prompts, then the completions with everything after the first stop token set to padding.
+    """
+    device = next(lm.parameters()).device
     stops = stop_ids(tokenizer)
-    enc = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left").to(device)
-    out = _lm(policy).generate(**enc, do_sample=True, temperature=cfg.temperature, top_k=0, top_p=1.0,
-                               max_new_tokens=cfg.max_new_tokens, eos_token_id=stops,
-                               pad_token_id=tokenizer.pad_token_id)
-    P = enc["input_ids"].shape[1]
-    response = out[:, P:]
+    enc = tokenizer(texts, return_tensors="pt", padding=True, padding_side="left",
+                    add_special_tokens=add_special_tokens).to(device)
+    out = lm.generate(**enc, do_sample=True, temperature=temperature, top_k=0, top_p=1.0,
+                      max_new_tokens=max_new_tokens, eos_token_id=stops, pad_token_id=tokenizer.pad_token_id)
+    response = out[:, enc["input_ids"].shape[1]:]
     mask = response_mask(response, stops)
     response = response.masked_fill(mask == 0, tokenizer.pad_token_id)
-    input_ids = torch.cat([enc["input_ids"], response], dim=1)
-    attention_mask = torch.cat([enc["attention_mask"], mask], dim=1)
-    R = response.shape[1]
+    return (torch.cat([enc["input_ids"], response], dim=1), torch.cat([enc["attention_mask"], mask], dim=1), mask)
+
+
+@torch.no_grad()
+def rollout(policy: PolicyWithValue, ref_model, tokenizer, prompts: list[str], reward_fn: RewardFn,
+            cfg: PPOConfig, render: Callable[[str], str] | None = None) -> Rollout:
+    """Sample one completion per prompt and record everything the update needs (see module doc).
+
+    ``render`` turns a task prompt into the model's input text (a chat template); ``reward_fn``
+    sees the task prompt itself. Without it the prompts are the input text, tokenized as given.
+    """
+    device = next(policy.parameters()).device
+    policy.eval()
+    texts = [render(p) for p in prompts] if render else list(prompts)
+    input_ids, attention_mask, mask = sample(_lm(policy), tokenizer, texts, max_new_tokens=cfg.max_new_tokens,
+                                             temperature=cfg.temperature, add_special_tokens=render is None)
+    R = mask.shape[1]
+    response = input_ids[:, -R:]
 
     logprobs, _, values = forward_response(policy, input_ids, attention_mask, R, cfg.temperature)
     ref_logprobs, _, _ = forward_response(ref_model, input_ids, attention_mask, R, cfg.temperature)
@@ -213,10 +230,12 @@ def ppo_step(policy: PolicyWithValue, optimizer: torch.optim.Optimizer, batch: R
 
 
 def train_ppo(policy: PolicyWithValue, ref_model, tokenizer, prompts: list[str], reward_fn: RewardFn,
-              cfg: PPOConfig, steps: int, on_step: Callable[[int, dict], None] | None = None) -> list[dict]:
+              cfg: PPOConfig, steps: int, on_step: Callable[[int, dict], None] | None = None,
+              render: Callable[[str], str] | None = None) -> list[dict]:
     """``steps`` rounds of rollout + update over ``prompts`` in order (wrapping); the stats of each.
 
     ``ref_model`` (a causal LM, or a :class:`PolicyWithValue`) is only read, never updated.
+    ``render`` as in :func:`rollout`. ``on_step(step, stats)`` may add entries to ``stats``.
     """
     torch.manual_seed(cfg.seed)
     ref_model.eval()
@@ -225,9 +244,32 @@ def train_ppo(policy: PolicyWithValue, ref_model, tokenizer, prompts: list[str],
     for step in range(steps):
         start = step * cfg.batch_size
         batch_prompts = [prompts[(start + i) % len(prompts)] for i in range(cfg.batch_size)]
-        batch = rollout(policy, ref_model, tokenizer, batch_prompts, reward_fn, cfg)
+        batch = rollout(policy, ref_model, tokenizer, batch_prompts, reward_fn, cfg, render)
         stats = {"step": step, **ppo_step(policy, optimizer, batch, cfg)}
         history.append(stats)
         if on_step is not None:
             on_step(step, stats)
     return history
+
+
+@torch.no_grad()
+def kl_to_reference(lm, ref_model, tokenizer, texts: list[str], *, max_new_tokens: int, seed: int = 0,
+                    batch_size: int = 64) -> dict[str, float]:
+    """How far a trained model has moved from its reference: KL(π || π_ref) per completion, in nats.
+
+    Samples one completion per input text from ``lm`` (temperature 1) and sums, over its tokens,
+    the k1 and k3 estimates (:func:`ftlib.losses.kl_estimates`); returns their means over texts.
+    The same measure for every method (PPO, GRPO, DPO), so their KLs can be compared.
+    """
+    torch.manual_seed(seed)
+    lm.eval()
+    ref_model.eval()
+    sums = {"k1": [], "k3": []}
+    for i in range(0, len(texts), batch_size):
+        input_ids, attention_mask, mask = sample(lm, tokenizer, texts[i:i + batch_size], max_new_tokens=max_new_tokens)
+        R = mask.shape[1]
+        logprobs, _, _ = forward_response(lm, input_ids, attention_mask, R, 1.0)
+        ref_logprobs, _, _ = forward_response(ref_model, input_ids, attention_mask, R, 1.0)
+        for k, v in kl_estimates(logprobs, ref_logprobs).items():
+            sums[k] += (v * mask).sum(-1).tolist()
+    return {k: sum(v) / len(v) for k, v in sums.items()}

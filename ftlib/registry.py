@@ -172,3 +172,45 @@ def _build_lora(out: Path, *, profile: str, seed: int, needs: dict) -> None:
 
 register(Product(SMOLLM2_SFT_LORA, "smollm2-sft-lora", _build_lora, _lora_recipe,
                  data=("tasks_train.jsonl", "tasks_val.jsonl"), needs=(SMOLLM2,), adapter=True))
+
+
+# Chapter 06: the reward model and two RL policies, all from course-sft.
+COURSE_RM, COURSE_PPO, COURSE_GRPO = "course-rm", "course-ppo", "course-grpo"
+
+
+def _rm_recipe(profile: str) -> dict:
+    from dataclasses import asdict
+
+    from ftlib.reward import RM_RECIPES
+    return {"reward_model": asdict(RM_RECIPES[profile])}
+
+
+def _build_rm(out: Path, *, profile: str, seed: int, needs: dict) -> None:
+    from ftlib.reward import build_course_rm
+    build_course_rm(out, profile=profile, seed=seed, needs=needs)
+
+
+def _rl_recipe(kind: str) -> Callable[[str], dict]:
+    def recipe(profile: str) -> dict:
+        from dataclasses import asdict
+
+        from ftlib.rl import GRPO_RECIPES, PPO_RECIPES, RL_FAMILIES
+        return {kind: asdict({"ppo": PPO_RECIPES, "grpo": GRPO_RECIPES}[kind][profile]), "families": list(RL_FAMILIES),
+                "reward": "verifier"}
+    return recipe
+
+
+def _build_ppo(out: Path, *, profile: str, seed: int, needs: dict) -> None:
+    from ftlib.rl import build_course_ppo
+    build_course_ppo(out, profile=profile, seed=seed, needs=needs)
+
+
+def _build_grpo(out: Path, *, profile: str, seed: int, needs: dict) -> None:
+    from ftlib.rl import build_course_grpo
+    build_course_grpo(out, profile=profile, seed=seed, needs=needs)
+
+
+register(Product(COURSE_RM, "course-rm", _build_rm, _rm_recipe, data=("preferences_train.jsonl",), needs=(COURSE_SFT,)))
+register(Product(COURSE_PPO, "course-ppo", _build_ppo, _rl_recipe("ppo"), data=("tasks_val.jsonl",), needs=(COURSE_SFT,)))
+register(Product(COURSE_GRPO, "course-grpo", _build_grpo, _rl_recipe("grpo"), data=("tasks_val.jsonl",),
+                 needs=(COURSE_SFT,)))

@@ -34,6 +34,7 @@ CONSTANTS = {
     "05_instruction_tuning": {"95%",                        # the confidence level of every interval
                               "20%",                        # the replay share of the SFT recipe (SFT_RECIPES)
                               "50%"},                       # the threshold for "a family SmolLM2 fails"
+    "06_rlhf": {"95%"},                                     # the confidence level of every interval
 }
 
 RESULT_NUMBER = re.compile(
