@@ -94,6 +94,9 @@ def load_model(name: str = SMOLLM2, *, dtype: torch.dtype | None = None,
     A product that is a LoRA adapter comes back merged into its base model, as a plain model.
     """
     from ftlib.models import from_pretrained
+    if name == "course-rm":
+        raise ValueError("course-rm is a reward model (a score head, no LM head): load it with "
+                         "ftlib.reward.load_reward_model('course-rm')")
     product = PRODUCTS.get(name)
     if product is None or not product.adapter:
         return from_pretrained(resolve_model_path(name, profile=profile, seed=seed), dtype=dtype, device=device)

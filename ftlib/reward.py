@@ -77,7 +77,7 @@ class RMRecipe:
 
 
 RM_RECIPES = {"smoke": RMRecipe(epochs=1, batch_size=8, lr=3e-4, max_pairs=32),
-              "cpu": RMRecipe(epochs=2, batch_size=16, lr=3e-4),
+              "cpu": RMRecipe(epochs=1, batch_size=16, lr=3e-4),
               "gpu": RMRecipe(epochs=3, batch_size=32, lr=3e-4)}
 
 
