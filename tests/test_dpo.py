@@ -1,0 +1,74 @@
+"""ftlib.dpo: answer-only log-probs of preference pairs, and the from-scratch DPO loss = TRL's DPOTrainer on chats."""
+import copy
+
+import pytest
+import torch
+
+from ftlib.data import load_preferences
+from ftlib.dpo import DPORecipe, batch_dpo_loss, dpo_trainer, pair_batch, pair_logprobs, preference_scores
+from ftlib.losses import IGNORE
+from ftlib.models import TinyConfig, tiny_llama
+from ftlib.registry import load_tokenizer
+from ftlib.sft import chatml_template
+
+
+@pytest.fixture(scope="module")
+def tok():
+    t = load_tokenizer("course-base", profile="smoke")
+    t.chat_template = chatml_template()
+    return t
+
+
+def tiny(tok, seed=0):
+    torch.manual_seed(seed)
+    return tiny_llama(TinyConfig(vocab_size=len(tok), hidden_size=32, n_layers=2, n_heads=4, n_kv_heads=2,
+                                 intermediate_size=48, max_seq_len=256), pad_token_id=tok.pad_token_id,
+                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+
+
+def test_pair_batch_labels_only_the_answer(tok):
+    pairs = load_preferences("train")[:3]
+    batch = pair_batch(tok, pairs)
+    assert batch["input_ids"].shape[0] == 6                        # 3 chosen rows, then 3 rejected rows
+    for i, (p, key) in enumerate([(p, "chosen") for p in pairs] + [(p, "rejected") for p in pairs]):
+        labelled = batch["labels"][i][batch["labels"][i] != IGNORE].tolist()
+        answer = tok.decode(labelled)
+        assert answer.startswith(p[key]) and "<|im_end|>" in answer
+        assert p["prompt"] not in answer                              # the prompt is masked
+        n = int(batch["attention_mask"][i].sum())
+        assert (batch["labels"][i, n:] == IGNORE).all()                # so is the padding
+
+
+def test_dpo_loss_on_our_batch_equals_trl_on_its_own(tok, tmp_path):
+    """Same pairs, model and reference: our tokenization, log-probs and loss give TRL's numbers."""
+    ref = tiny(tok)
+    policy = copy.deepcopy(ref)
+    with torch.no_grad():                                             # policy != reference, or the loss is ln 2
+        for p in policy.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    pairs = load_preferences("train")[:4]
+    trainer = dpo_trainer(policy, tok, pairs, DPORecipe(steps=1, batch_size=4, lr=1e-4, beta=0.1), tmp_path, ref_model=ref)
+    trl_batch = next(iter(trainer.get_train_dataloader()))
+    policy.train()
+    with torch.no_grad():
+        trl_loss = trainer.compute_loss(policy, trl_batch)
+        ours = batch_dpo_loss(policy, ref, pair_batch(tok, pairs), beta=0.1)
+        chosen, rejected = pair_logprobs(policy, pair_batch(tok, pairs))
+    logged = {k: v[-1] for k, v in trainer._metrics["train"].items()}
+    assert abs(ours["margin"].item()) > 1e-4
+    assert ours["loss"].item() == pytest.approx(trl_loss.item(), abs=1e-5)
+    assert chosen.mean().item() == pytest.approx(logged["logps/chosen"], abs=1e-3)
+    assert rejected.mean().item() == pytest.approx(logged["logps/rejected"], abs=1e-3)
+    scores = preference_scores(policy, ref, tok, pairs, beta=0.1)
+    assert sum(scores["correct"]) / 4 == pytest.approx(logged["rewards/accuracies"], abs=1e-6)
+
+
+def test_dpo_trainer_lowers_the_loss_and_changes_the_policy(tok, tmp_path):
+    policy = tiny(tok)
+    before = copy.deepcopy(policy.state_dict())
+    pairs = load_preferences("train")[:32]
+    trainer = dpo_trainer(policy, tok, pairs, DPORecipe(steps=8, batch_size=8, lr=3e-3, beta=0.1), tmp_path)
+    trainer.train()
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    assert len(losses) == 8 and losses[-1] < losses[0] - 0.05, losses
+    assert any(not torch.equal(v, before[k]) for k, v in policy.state_dict().items())
