@@ -10,13 +10,13 @@ rendered, and the answer = the tokens after the prompt.
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 
 from ftlib.losses import IGNORE, dpo_loss, sequence_logprobs
+from ftlib.models import fresh_copy
 
 
 def _chat(tokenizer, prompt: str, answer: str | None) -> list[int]:
@@ -103,7 +103,7 @@ class DPORecipe:
 
 
 DPO_RECIPES = {"smoke": DPORecipe(steps=3, batch_size=4, lr=1e-4),
-               "cpu": DPORecipe(steps=112, batch_size=16, lr=1e-4),
+               "cpu": DPORecipe(steps=40, batch_size=16, lr=1e-4),
                "gpu": DPORecipe(steps=336, batch_size=16, lr=1e-4)}
 
 
@@ -124,7 +124,78 @@ def dpo_trainer(model, tokenizer, pairs: Sequence[dict], recipe: DPORecipe, out_
                     warmup_steps=max(1, recipe.steps // 10), logging_steps=1, save_strategy="no", report_to=[],
                     disable_tqdm=True, seed=seed, activation_checkpointing=False,
                     use_cpu=pick_device().type == "cpu", bf16=pick_device().type == "cuda")
-    trainer = DPOTrainer(model=model, ref_model=ref_model if ref_model is not None else copy.deepcopy(model).eval(),
+    trainer = DPOTrainer(model=model, ref_model=ref_model if ref_model is not None else fresh_copy(model).eval(),
                          args=cfg, train_dataset=data, processing_class=tokenizer)
     trainer.remove_callback(PrinterCallback)     # the logs stay in trainer.state.log_history, unprinted
     return trainer
+
+
+# ---------------------------------------------------------------------------------------------
+# The variants, on the same pairs and budget
+# ---------------------------------------------------------------------------------------------
+def _chats(pairs: Sequence[dict]):
+    from datasets import Dataset
+    return Dataset.from_list([{"prompt": [{"role": "user", "content": p["prompt"]}],
+                               "chosen": [{"role": "assistant", "content": p["chosen"]}],
+                               "rejected": [{"role": "assistant", "content": p["rejected"]}]} for p in pairs])
+
+
+def preference_trainer(method: str, model, tokenizer, pairs: Sequence[dict], recipe: DPORecipe, out_dir, *,
+                       seed: int = 0):
+    """A TRL trainer for ``method`` on ``pairs``: "dpo" and "ipo" (``DPOTrainer`` loss types, with a
+    frozen reference), "orpo" (``trl.experimental.orpo``: SFT loss plus an odds-ratio term, no
+    reference model) or "kto" (``KTOTrainer``: each answer alone, labelled desirable or not)."""
+    import warnings
+
+    import datasets
+    from datasets import Dataset
+    from transformers import PrinterCallback
+
+    from ftlib.hardware import pick_device
+    datasets.disable_progress_bars()
+    common = dict(output_dir=str(out_dir), beta=recipe.beta, max_steps=recipe.steps, learning_rate=recipe.lr,
+                  per_device_train_batch_size=recipe.batch_size, lr_scheduler_type="linear",
+                  warmup_steps=max(1, recipe.steps // 10), logging_steps=1, save_strategy="no", report_to=[],
+                  disable_tqdm=True, seed=seed, activation_checkpointing=False,
+                  use_cpu=pick_device().type == "cpu", bf16=pick_device().type == "cuda")
+    if method in ("dpo", "ipo"):
+        import dataclasses
+        trainer = dpo_trainer(model, tokenizer, pairs, dataclasses.replace(recipe, loss_type={"dpo": "sigmoid"}.get(method, method)),
+                              out_dir, seed=seed)
+        return trainer
+    if method == "orpo":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")      # "experimental" notices
+            from trl.experimental.orpo import ORPOConfig, ORPOTrainer
+        trainer = ORPOTrainer(model=model, args=ORPOConfig(**common, remove_unused_columns=False), train_dataset=_chats(pairs),
+                              processing_class=tokenizer)
+    elif method == "kto":
+        from trl import KTOConfig, KTOTrainer
+        rows = [{"prompt": [{"role": "user", "content": p["prompt"]}],
+                 "completion": [{"role": "assistant", "content": p[key]}], "label": key == "chosen"}
+                for p in pairs for key in ("chosen", "rejected")]
+        trainer = KTOTrainer(model=model, ref_model=fresh_copy(model).eval(), args=KTOConfig(**common),
+                             train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
+    else:
+        raise ValueError(f"unknown method {method!r}: dpo, ipo, orpo or kto")
+    trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def build_course_dpo(out_dir, *, profile: str, seed: int, needs: dict) -> None:
+    """What ``load_model("course-dpo")`` builds: ``course-sft`` after DPO (:data:`DPO_RECIPES`) on
+    ``preferences_train.jsonl``, against a frozen copy of itself."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from ftlib.data import load_preferences
+    from ftlib.models import _quiet_transformers, from_pretrained
+    model, tokenizer = from_pretrained(str(needs["course-sft"]))
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = dpo_trainer(model, tokenizer, load_preferences("train"), DPO_RECIPES[profile], tmp, seed=seed)
+        trainer.train()
+    _quiet_transformers()
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+    (Path(out_dir) / "dpo.json").write_text(json.dumps(trainer.state.log_history))

@@ -98,6 +98,23 @@ def from_pretrained(path: str, *, dtype: torch.dtype | None = None,
     return model, tokenizer
 
 
+def fresh_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """A deep copy of ``model`` that computes with its own weights.
+
+    Trainers built on accelerate (transformers' ``Trainer``, TRL) replace ``model.forward`` on the
+    instance with a wrapper around the original. ``copy.deepcopy`` of such a model keeps that
+    wrapper, and the copy then runs the *original* model's weights: it trains without effect and
+    evaluates as the original, silently. Dropping the instance attributes restores the class's
+    ``forward`` on the copy.
+    """
+    import copy
+    clone = copy.deepcopy(model)
+    for module in clone.modules():
+        module.__dict__.pop("forward", None)
+        module.__dict__.pop("_original_forward", None)
+    return clone
+
+
 def count_parameters(model: torch.nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters (tied weights counted once)."""
     seen, total = set(), 0

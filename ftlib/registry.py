@@ -217,3 +217,23 @@ register(Product(COURSE_RM, "course-rm", _build_rm, _rm_recipe, data=("preferenc
 register(Product(COURSE_PPO, "course-ppo", _build_ppo, _rl_recipe("ppo"), data=("tasks_val.jsonl",), needs=(COURSE_SFT,)))
 register(Product(COURSE_GRPO, "course-grpo", _build_grpo, _rl_recipe("grpo"), data=("tasks_val.jsonl",),
                  needs=(COURSE_SFT,)))
+
+
+# Chapter 07: DPO from course-sft on the preference pairs.
+COURSE_DPO = "course-dpo"
+
+
+def _dpo_recipe(profile: str) -> dict:
+    from dataclasses import asdict
+
+    from ftlib.dpo import DPO_RECIPES
+    return {"dpo": asdict(DPO_RECIPES[profile])}
+
+
+def _build_dpo(out: Path, *, profile: str, seed: int, needs: dict) -> None:
+    from ftlib.dpo import build_course_dpo
+    build_course_dpo(out, profile=profile, seed=seed, needs=needs)
+
+
+register(Product(COURSE_DPO, "course-dpo", _build_dpo, _dpo_recipe, data=("preferences_train.jsonl",),
+                 needs=(COURSE_SFT,)))

@@ -72,3 +72,39 @@ def test_dpo_trainer_lowers_the_loss_and_changes_the_policy(tok, tmp_path):
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     assert len(losses) == 8 and losses[-1] < losses[0] - 0.05, losses
     assert any(not torch.equal(v, before[k]) for k, v in policy.state_dict().items())
+
+
+@pytest.mark.parametrize("method", ["ipo", "orpo", "kto"])
+def test_each_variant_trains_through_trl(tok, tmp_path, method):
+    from ftlib.dpo import preference_trainer
+    policy = tiny(tok)
+    before = copy.deepcopy(policy.state_dict())
+    trainer = preference_trainer(method, policy, tok, load_preferences("train")[:16],
+                                 DPORecipe(steps=3, batch_size=4, lr=3e-3, beta=0.1), tmp_path)
+    trainer.train()
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    assert len(losses) == 3 and all(l == l for l in losses)           # three finite losses logged
+    assert any(not torch.equal(v, before[k]) for k, v in policy.state_dict().items())
+
+
+def test_unknown_preference_method_is_named(tok, tmp_path):
+    from ftlib.dpo import preference_trainer
+    with pytest.raises(ValueError, match="dpo, ipo, orpo or kto"):
+        preference_trainer("ppo", tiny(tok), tok, load_preferences("train")[:4], DPORecipe(steps=1, batch_size=4, lr=1e-4), tmp_path)
+
+
+def test_a_fresh_copy_of_a_model_a_trainer_used_runs_its_own_weights(tok, tmp_path):
+    """accelerate patches ``forward`` on the models a trainer was given; a deepcopy of the reference
+    afterwards trains and evaluates with the reference's weights. ftlib.models.fresh_copy does not."""
+    from ftlib.models import fresh_copy
+    reference = tiny(tok)
+    dpo_trainer(copy.deepcopy(reference), tok, load_preferences("train")[:4],
+                DPORecipe(steps=1, batch_size=4, lr=1e-4), tmp_path / "a", ref_model=reference).train()
+    x = torch.tensor([[1, 5, 6, 7]])
+    for make, own_weights in [(copy.deepcopy, False), (fresh_copy, True)]:
+        policy = make(reference)
+        dpo_trainer(policy, tok, load_preferences("train")[:16], DPORecipe(steps=2, batch_size=8, lr=3e-3),
+                    tmp_path / make.__name__, ref_model=reference).train()
+        with torch.no_grad():
+            same = torch.allclose(policy(x).logits, reference(x).logits)
+        assert same != own_weights, make.__name__      # deepcopy: the pitfall, pinned; fresh_copy: fixed
