@@ -352,3 +352,5 @@ def check(name: str, answer, **context) -> bool:
 
 from ftlib.exercises_rl import CHECKS_06  # noqa: E402  (chapter 06's checkers live in their own module)
 CHECKS.update(CHECKS_06)
+from ftlib.exercises_dpo import CHECKS_07  # noqa: E402  (and chapter 07's in theirs)
+CHECKS.update(CHECKS_07)

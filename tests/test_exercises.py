@@ -29,13 +29,14 @@ def test_unknown_exercise_is_an_error():
 # its solution in the instructor notebook (test_solutions.py): a checker that accepts anything fails.
 def _wrong_answers():
     import torch
+    from ftlib.exercises_dpo import label_sample
     from ftlib.exercises_rl import reward_hack_sample
     from ftlib.memory import LLAMA2_7B
     row = {"family": "arithmetic", "answer": "5", "meta": {"key": "2+3"}}
     train = [dict(row, id="arithmetic-train-0001", prompt="What is 2 + 3?")]
     test = [dict(row, id="test-000", prompt="Compute 2 + 3."),                  # the same item, reworded: a leak
             dict(row, id="test-001", prompt="What is 4 + 4?", meta={"key": "4+4"})]
-    sample = reward_hack_sample(0)
+    sample, label_rows = reward_hack_sample(0), label_sample(0)
     return {
         "00.chat_prompt": ("<user>hi<assistant>\n", {"tokenizer": FakeTokenizer(), "messages": MESSAGES}),
         "01.warmup_cosine": (lambda step, steps, lr, warmup_steps, min_lr_ratio: lr, {}),
@@ -54,6 +55,9 @@ def _wrong_answers():
         "06.gae": (lambda rewards, values, gamma, lam: (rewards, rewards + values), {}),
         "06.kl_k3": (lambda logprobs, ref_logprobs: logprobs - ref_logprobs, {}),
         "06.reward_hack": ({r["id"] for r in sample if r["reward"] > 0}, {"sample": sample}),
+        "07.dpo_loss": (lambda policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta:
+                        -torch.nn.functional.logsigmoid(policy_chosen - policy_rejected).mean(), {}),
+        "07.unmasked_prompt": ({r["id"] for r in label_rows if r["labels"][0] != -100}, {"sample": label_rows}),
     }
 
 

@@ -35,6 +35,7 @@ CONSTANTS = {
                               "20%",                        # the replay share of the SFT recipe (SFT_RECIPES)
                               "50%"},                       # the threshold for "a family SmolLM2 fails"
     "06_rlhf": {"95%"},                                     # the confidence level of every interval
+    "07_dpo": {"95%"},                                      # the confidence level of every interval
 }
 
 RESULT_NUMBER = re.compile(
