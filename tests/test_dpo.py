@@ -79,11 +79,12 @@ def test_each_variant_trains_through_trl(tok, tmp_path, method):
     from ftlib.dpo import preference_trainer
     policy = tiny(tok)
     before = copy.deepcopy(policy.state_dict())
-    trainer = preference_trainer(method, policy, tok, load_preferences("train")[:16],
-                                 DPORecipe(steps=3, batch_size=4, lr=3e-3, beta=0.1), tmp_path)
+    trainer = preference_trainer(method, policy, tok, load_preferences("train")[:8],
+                                 DPORecipe(steps=8, batch_size=8, lr=3e-3, beta=0.1), tmp_path)
     trainer.train()
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    assert len(losses) == 3 and all(l == l for l in losses)           # three finite losses logged
+    assert len(losses) == 8 and all(l == l for l in losses)           # finite losses, one per step
+    assert sum(losses[-2:]) / 2 < sum(losses[:2]) / 2 - 0.01, losses  # the same 8 pairs each step: it must fall
     assert any(not torch.equal(v, before[k]) for k, v in policy.state_dict().items())
 
 
