@@ -30,8 +30,10 @@ def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 def sequence_logprobs(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Sum of log p(token) over each row's labelled tokens: (B, T, V), (B, T) -> (B,).
 
-    Prompt and padding positions carry IGNORE and add nothing: forgetting to mask the prompt is
-    the classic DPO bug (the prompt's log-prob then dominates both sides).
+    Prompt and padding positions carry IGNORE and add nothing. An unmasked prompt adds the same
+    term to the chosen and the rejected side, so it cancels in DPO's margin, but it shifts every
+    per-side number (implicit rewards, logged log-probs, length-normalised variants); a prompt and
+    answer tokenized separately can also move the boundary (see ``ftlib.dpo.pair_batch``).
     """
     logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)                 # (B, T-1, V)
     target = labels[:, 1:]
