@@ -10,7 +10,7 @@ rendered, and the answer = the tokens after the prompt.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import torch
@@ -107,32 +107,6 @@ DPO_RECIPES = {"smoke": DPORecipe(steps=3, batch_size=4, lr=1e-4),
                "gpu": DPORecipe(steps=336, batch_size=16, lr=1e-4)}
 
 
-def dpo_trainer(model, tokenizer, pairs: Sequence[dict], recipe: DPORecipe, out_dir, *, ref_model=None, seed: int = 0):
-    """TRL's ``DPOTrainer`` on ``pairs`` as chats, quiet and CPU-friendly (reference: a frozen copy)."""
-    import datasets
-    from datasets import Dataset
-    from transformers import PrinterCallback
-    from trl import DPOConfig, DPOTrainer
-
-    from ftlib.hardware import pick_device
-    datasets.disable_progress_bars()
-    data = Dataset.from_list([{"prompt": [{"role": "user", "content": p["prompt"]}],
-                               "chosen": [{"role": "assistant", "content": p["chosen"]}],
-                               "rejected": [{"role": "assistant", "content": p["rejected"]}]} for p in pairs])
-    cfg = DPOConfig(output_dir=str(out_dir), beta=recipe.beta, loss_type=[recipe.loss_type], max_steps=recipe.steps,
-                    per_device_train_batch_size=recipe.batch_size, learning_rate=recipe.lr, lr_scheduler_type="linear",
-                    warmup_steps=max(1, recipe.steps // 10), logging_steps=1, save_strategy="no", report_to=[],
-                    disable_tqdm=True, seed=seed, activation_checkpointing=False,
-                    use_cpu=pick_device().type == "cpu", bf16=pick_device().type == "cuda")
-    trainer = DPOTrainer(model=model, ref_model=ref_model if ref_model is not None else fresh_copy(model).eval(),
-                         args=cfg, train_dataset=data, processing_class=tokenizer)
-    trainer.remove_callback(PrinterCallback)     # the logs stay in trainer.state.log_history, unprinted
-    return trainer
-
-
-# ---------------------------------------------------------------------------------------------
-# The variants, on the same pairs and budget
-# ---------------------------------------------------------------------------------------------
 def _chats(pairs: Sequence[dict]):
     from datasets import Dataset
     return Dataset.from_list([{"prompt": [{"role": "user", "content": p["prompt"]}],
@@ -140,6 +114,34 @@ def _chats(pairs: Sequence[dict]):
                                "rejected": [{"role": "assistant", "content": p["rejected"]}]} for p in pairs])
 
 
+def _trl_args(recipe: DPORecipe, out_dir, seed: int) -> dict:
+    """The settings every preference trainer here shares: the recipe, linear decay after a short
+    warmup, a log line per step, nothing saved or reported, CPU unless a GPU is there."""
+    from ftlib.hardware import pick_device
+    return dict(output_dir=str(out_dir), beta=recipe.beta, max_steps=recipe.steps, learning_rate=recipe.lr,
+                per_device_train_batch_size=recipe.batch_size, lr_scheduler_type="linear",
+                warmup_steps=max(1, recipe.steps // 10), logging_steps=1, save_strategy="no", report_to=[],
+                disable_tqdm=True, seed=seed, activation_checkpointing=False,
+                use_cpu=pick_device().type == "cpu", bf16=pick_device().type == "cuda")
+
+
+def dpo_trainer(model, tokenizer, pairs: Sequence[dict], recipe: DPORecipe, out_dir, *, ref_model=None, seed: int = 0):
+    """TRL's ``DPOTrainer`` on ``pairs`` as chats, quiet and CPU-friendly (reference: a frozen copy)."""
+    import datasets
+    from transformers import PrinterCallback
+    from trl import DPOConfig, DPOTrainer
+
+    datasets.disable_progress_bars()
+    cfg = DPOConfig(**_trl_args(recipe, out_dir, seed), loss_type=[recipe.loss_type])
+    trainer = DPOTrainer(model=model, ref_model=ref_model if ref_model is not None else fresh_copy(model).eval(),
+                         args=cfg, train_dataset=_chats(pairs), processing_class=tokenizer)
+    trainer.remove_callback(PrinterCallback)     # the logs stay in trainer.state.log_history, unprinted
+    return trainer
+
+
+# ---------------------------------------------------------------------------------------------
+# The variants, on the same pairs and budget
+# ---------------------------------------------------------------------------------------------
 def preference_trainer(method: str, model, tokenizer, pairs: Sequence[dict], recipe: DPORecipe, out_dir, *,
                        seed: int = 0):
     """A TRL trainer for ``method`` on ``pairs``: "dpo" and "ipo" (``DPOTrainer`` loss types, with a
@@ -151,18 +153,11 @@ def preference_trainer(method: str, model, tokenizer, pairs: Sequence[dict], rec
     from datasets import Dataset
     from transformers import PrinterCallback
 
-    from ftlib.hardware import pick_device
-    datasets.disable_progress_bars()
-    common = dict(output_dir=str(out_dir), beta=recipe.beta, max_steps=recipe.steps, learning_rate=recipe.lr,
-                  per_device_train_batch_size=recipe.batch_size, lr_scheduler_type="linear",
-                  warmup_steps=max(1, recipe.steps // 10), logging_steps=1, save_strategy="no", report_to=[],
-                  disable_tqdm=True, seed=seed, activation_checkpointing=False,
-                  use_cpu=pick_device().type == "cpu", bf16=pick_device().type == "cuda")
     if method in ("dpo", "ipo"):
-        import dataclasses
-        trainer = dpo_trainer(model, tokenizer, pairs, dataclasses.replace(recipe, loss_type={"dpo": "sigmoid"}.get(method, method)),
-                              out_dir, seed=seed)
-        return trainer
+        return dpo_trainer(model, tokenizer, pairs, replace(recipe, loss_type={"dpo": "sigmoid"}.get(method, method)),
+                           out_dir, seed=seed)
+    datasets.disable_progress_bars()
+    common = _trl_args(recipe, out_dir, seed)
     if method == "orpo":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")      # "experimental" notices
@@ -185,17 +180,12 @@ def preference_trainer(method: str, model, tokenizer, pairs: Sequence[dict], rec
 def build_course_dpo(out_dir, *, profile: str, seed: int, needs: dict) -> None:
     """What ``load_model("course-dpo")`` builds: ``course-sft`` after DPO (:data:`DPO_RECIPES`) on
     ``preferences_train.jsonl``, against a frozen copy of itself."""
-    import json
     import tempfile
-    from pathlib import Path
 
     from ftlib.data import load_preferences
-    from ftlib.models import _quiet_transformers, from_pretrained
+    from ftlib.models import from_pretrained, save_checkpoint
     model, tokenizer = from_pretrained(str(needs["course-sft"]))
     with tempfile.TemporaryDirectory() as tmp:
         trainer = dpo_trainer(model, tokenizer, load_preferences("train"), DPO_RECIPES[profile], tmp, seed=seed)
         trainer.train()
-    _quiet_transformers()
-    model.save_pretrained(out_dir, safe_serialization=True)
-    tokenizer.save_pretrained(out_dir)
-    (Path(out_dir) / "dpo.json").write_text(json.dumps(trainer.state.log_history))
+    save_checkpoint(model, tokenizer, out_dir, log_name="dpo", log=trainer.state.log_history)

@@ -55,6 +55,18 @@ def build_smollm2(out_dir: Path) -> None:
     tokenizer.save_pretrained(out_dir)
 
 
+def save_checkpoint(model, tokenizer, out_dir, *, log_name: str | None = None, log=None) -> None:
+    """Save a trained model (safetensors) and its tokenizer to ``out_dir``, quietly; with
+    ``log_name``, also ``log`` (the training history) as ``<log_name>.json`` beside them.
+    What the registry's builders write."""
+    import json
+    _quiet_transformers()
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+    if log_name:
+        (Path(out_dir) / f"{log_name}.json").write_text(json.dumps(log))
+
+
 def smollm2_dir() -> Path:
     """The cached, dequantized SmolLM2 directory (built on first call, ~20 s; rebuilt when the
     GGUF file or the installed transformers changes)."""

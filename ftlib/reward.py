@@ -133,17 +133,11 @@ def pairwise(model, tokenizer, pairs: Sequence[dict], batch_size: int = 32) -> d
 def build_course_rm(out_dir, *, profile: str, seed: int, needs: dict) -> None:
     """What ``load_reward_model("course-rm")`` builds: the ``course-sft`` checkpoint with a score
     head, trained with :func:`train_reward_model` on ``preferences_train.jsonl``."""
-    import json
-    from pathlib import Path
-
     from ftlib.data import load_preferences
-    from ftlib.models import _quiet_transformers
+    from ftlib.models import save_checkpoint
     model, tokenizer = reward_model_from(str(needs["course-sft"]))
     history = train_reward_model(model, tokenizer, load_preferences("train"), RM_RECIPES[profile], seed=seed)
-    _quiet_transformers()
-    model.save_pretrained(out_dir, safe_serialization=True)
-    tokenizer.save_pretrained(out_dir)
-    (Path(out_dir) / "reward_model.json").write_text(json.dumps(history))
+    save_checkpoint(model, tokenizer, out_dir, log_name="reward_model", log=history)
 
 
 def load_reward_model(name: str = "course-rm", *, profile: str | None = None, seed: int = 0):

@@ -121,32 +121,21 @@ def run_grpo(model, tokenizer, rows: list[dict], reward_fns: dict[str, Callable]
 # ---------------------------------------------------------------------------------------------
 # What the registry builds
 # ---------------------------------------------------------------------------------------------
-def _save(model, tokenizer, out_dir, name: str, history) -> None:
-    import json
-    from pathlib import Path
-
-    from ftlib.models import _quiet_transformers
-    _quiet_transformers()
-    model.save_pretrained(out_dir, safe_serialization=True)
-    tokenizer.save_pretrained(out_dir)
-    (Path(out_dir) / f"{name}.json").write_text(json.dumps(history))
-
-
 def build_course_ppo(out_dir, *, profile: str, seed: int, needs: dict) -> None:
     """``course-sft`` after :func:`run_ppo` with the verifiers as reward."""
-    from ftlib.models import from_pretrained
+    from ftlib.models import from_pretrained, save_checkpoint
     from ftlib.reward import verifier_reward
     model, tokenizer = from_pretrained(str(needs["course-sft"]))
     rows = rl_rows(seed=seed)
     history = run_ppo(model, tokenizer, rows, verifier_reward(rows), PPO_RECIPES[profile], seed=seed)
-    _save(model, tokenizer, out_dir, "ppo", history)
+    save_checkpoint(model, tokenizer, out_dir, log_name="ppo", log=history)
 
 
 def build_course_grpo(out_dir, *, profile: str, seed: int, needs: dict) -> None:
     """``course-sft`` after :func:`run_grpo` with the verifiers as reward."""
-    from ftlib.models import from_pretrained
+    from ftlib.models import from_pretrained, save_checkpoint
     from ftlib.reward import verifier_reward
     model, tokenizer = from_pretrained(str(needs["course-sft"]))
     rows = rl_rows(seed=seed)
     history = run_grpo(model, tokenizer, rows, {"verifier": verifier_reward(rows)}, GRPO_RECIPES[profile], seed=seed)
-    _save(model, tokenizer, out_dir, "grpo", history)
+    save_checkpoint(model, tokenizer, out_dir, log_name="grpo", log=history)

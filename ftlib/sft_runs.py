@@ -147,10 +147,7 @@ def train_course_sft(model, tokenizer, profile: str, seed: int = 0, *, recipe: S
 def build_course_sft(out_dir, *, profile: str, seed: int, needs: dict) -> None:
     """What ``load_model("course-sft")`` builds when the cache lacks it: the course base model
     (``needs["course-base"]``) after :func:`train_course_sft`, saved with its chat template."""
-    import json
-    from pathlib import Path
-
-    from ftlib.models import _quiet_transformers, from_pretrained
+    from ftlib.models import from_pretrained, save_checkpoint
     from ftlib.data import FAMILIES, load_tasks
     model, tokenizer = from_pretrained(str(needs["course-base"]))
     tokenizer.chat_template = chatml_template()
@@ -158,10 +155,7 @@ def build_course_sft(out_dir, *, profile: str, seed: int, needs: dict) -> None:
     recipe = SFT_RECIPES[profile]
     track = [r for f in FAMILIES for r in load_tasks("val", [f])[:recipe.track_n]]
     history = train_course_sft(model, tokenizer, profile, seed, track=track)
-    _quiet_transformers()
-    model.save_pretrained(out_dir, safe_serialization=True)
-    tokenizer.save_pretrained(out_dir)
-    (Path(out_dir) / "sft.json").write_text(json.dumps(history))
+    save_checkpoint(model, tokenizer, out_dir, log_name="sft", log=history)
 
 
 # ---------------------------------------------------------------------------------------------
