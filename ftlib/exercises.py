@@ -285,15 +285,11 @@ def leaky_split(seed: int = 0) -> tuple[list[dict], list[dict]]:
 
 def _find_leak(answer, *, train, test) -> tuple[bool, str]:
     """05.find_leak: ``answer`` holds the ids of the ``test`` rows whose item (family, meta["key"]) is in ``train``."""
-    if not isinstance(answer, (set, frozenset, list, tuple)):
-        return False, (f"expected a set of test row ids like {{{test[0]['id']!r}, ...}}; "
-                       f"you gave a {type(answer).__name__}")
-    if any(isinstance(a, dict) for a in answer):
-        return False, "collect the rows' ids, not the rows: {r['id'] for r in test if ...}"
+    from ftlib.exercises_rl import id_set_problem
+    problem = id_set_problem(answer, test, source="test", noun="test row")
+    if problem:
+        return False, problem
     by_id = {r["id"]: r for r in test}
-    unknown = [a for a in answer if a not in by_id]
-    if unknown:
-        return False, f"{unknown[0]!r} is not the id of a test row (they look like {test[0]['id']!r})"
     items = {(t["family"], t["meta"]["key"]) for t in train}
     expected = {r["id"] for r in test if (r["family"], r["meta"]["key"]) in items}
     prompts = {t["prompt"] for t in train}

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Callable
 
-from ftlib.exercises_rl import _call
+from ftlib.exercises_rl import _call, id_set_problem
 
 IGNORE = -100  # the label of a position that does not count, as ftlib.losses.IGNORE
 
@@ -131,14 +131,10 @@ _BUG_WORDS = {"prompt": "label the whole prompt too", "boundary": "the prompt's 
 
 def _unmasked_prompt(answer, *, sample) -> tuple[bool, str]:
     """07.unmasked_prompt: ids of the rows whose labelled positions are not exactly the answer's."""
-    if not isinstance(answer, (set, frozenset, list, tuple)):
-        return False, f"expected a set of row ids like {{{sample[0]['id']!r}, ...}}; you gave a {type(answer).__name__}"
-    if any(isinstance(a, dict) for a in answer):
-        return False, "collect the rows' ids, not the rows: {r['id'] for r in label_sample_rows if ...}"
+    problem = id_set_problem(answer, sample, source="label_sample_rows")
+    if problem:
+        return False, problem
     bugs = {r["id"]: _label_bug(r) for r in sample}
-    unknown = [a for a in answer if a not in bugs]
-    if unknown:
-        return False, f"{unknown[0]!r} is not the id of a row (they look like {sample[0]['id']!r})"
     expected = {i for i, bug in bugs.items() if bug}
     got = set(answer)
     if got == expected:

@@ -7,6 +7,20 @@ from __future__ import annotations
 from typing import Callable
 
 
+def id_set_problem(answer, rows, *, source: str, noun: str = "row") -> str | None:
+    """Why ``answer`` is not a set of ids of ``rows`` (None if it is): the shape every "find the
+    rows" exercise asks for. ``source`` is the learner's name for the rows, used in the hint."""
+    if not isinstance(answer, (set, frozenset, list, tuple)):
+        return f"expected a set of {noun} ids like {{{rows[0]['id']!r}, ...}}; you gave a {type(answer).__name__}"
+    if any(isinstance(a, dict) for a in answer):
+        return f"collect the rows' ids, not the rows: {{r['id'] for r in {source} if ...}}"
+    ids = {r["id"] for r in rows}
+    unknown = [a for a in answer if a not in ids]
+    if unknown:
+        return f"{unknown[0]!r} is not the id of a {noun} (they look like {rows[0]['id']!r})"
+    return None
+
+
 def _call(fn, what: str, *args):
     """``(result, None)``, or ``(None, hint)`` when ``fn`` is not a function or raises (a stub re-raises)."""
     if not callable(fn):
@@ -177,14 +191,10 @@ def _reward_hack(answer, *, sample) -> tuple[bool, str]:
     """06.reward_hack: ids of the rows the verifier rejects, rewarded above the accepted rows' median reward."""
     import statistics
     from ftlib.data import verify
-    if not isinstance(answer, (set, frozenset, list, tuple)):
-        return False, f"expected a set of row ids like {{{sample[0]['id']!r}, ...}}; you gave a {type(answer).__name__}"
-    if any(isinstance(a, dict) for a in answer):
-        return False, "collect the rows' ids, not the rows: {r['id'] for r in hack_sample if ...}"
+    problem = id_set_problem(answer, sample, source="hack_sample")
+    if problem:
+        return False, problem
     by_id = {r["id"]: r for r in sample}
-    unknown = [a for a in answer if a not in by_id]
-    if unknown:
-        return False, f"{unknown[0]!r} is not the id of a row (they look like {sample[0]['id']!r})"
     accepted = {r["id"] for r in sample if verify(r["task"], r["completion"])}
     bar = statistics.median(by_id[i]["reward"] for i in accepted)
     high = {r["id"] for r in sample if r["reward"] > bar}
