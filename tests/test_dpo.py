@@ -7,23 +7,6 @@ import torch
 from ftlib.data import load_preferences
 from ftlib.dpo import DPORecipe, batch_dpo_loss, dpo_trainer, pair_batch, pair_logprobs, preference_scores
 from ftlib.losses import IGNORE
-from ftlib.models import TinyConfig, tiny_llama
-from ftlib.registry import load_tokenizer
-from ftlib.sft import chatml_template
-
-
-@pytest.fixture(scope="module")
-def tok():
-    t = load_tokenizer("course-base", profile="smoke")
-    t.chat_template = chatml_template()
-    return t
-
-
-def tiny(tok, seed=0):
-    torch.manual_seed(seed)
-    return tiny_llama(TinyConfig(vocab_size=len(tok), hidden_size=32, n_layers=2, n_heads=4, n_kv_heads=2,
-                                 intermediate_size=48, max_seq_len=256), pad_token_id=tok.pad_token_id,
-                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
 
 
 def test_pair_batch_labels_only_the_answer(tok):
@@ -39,9 +22,9 @@ def test_pair_batch_labels_only_the_answer(tok):
         assert (batch["labels"][i, n:] == IGNORE).all()                # so is the padding
 
 
-def test_dpo_loss_on_our_batch_equals_trl_on_its_own(tok, tmp_path):
+def test_dpo_loss_on_our_batch_equals_trl_on_its_own(tok, tmp_path, tiny_chat_lm):
     """Same pairs, model and reference: our tokenization, log-probs and loss give TRL's numbers."""
-    ref = tiny(tok)
+    ref = tiny_chat_lm()
     policy = copy.deepcopy(ref)
     with torch.no_grad():                                             # policy != reference, or the loss is ln 2
         for p in policy.parameters():
@@ -63,8 +46,8 @@ def test_dpo_loss_on_our_batch_equals_trl_on_its_own(tok, tmp_path):
     assert sum(scores["correct"]) / 4 == pytest.approx(logged["rewards/accuracies"], abs=1e-6)
 
 
-def test_dpo_trainer_lowers_the_loss_and_changes_the_policy(tok, tmp_path):
-    policy = tiny(tok)
+def test_dpo_trainer_lowers_the_loss_and_changes_the_policy(tok, tmp_path, tiny_chat_lm):
+    policy = tiny_chat_lm()
     before = copy.deepcopy(policy.state_dict())
     pairs = load_preferences("train")[:32]
     trainer = dpo_trainer(policy, tok, pairs, DPORecipe(steps=8, batch_size=8, lr=3e-3, beta=0.1), tmp_path)
@@ -75,9 +58,9 @@ def test_dpo_trainer_lowers_the_loss_and_changes_the_policy(tok, tmp_path):
 
 
 @pytest.mark.parametrize("method", ["ipo", "orpo", "kto"])
-def test_each_variant_trains_through_trl(tok, tmp_path, method):
+def test_each_variant_trains_through_trl(tok, tmp_path, method, tiny_chat_lm):
     from ftlib.dpo import preference_trainer
-    policy = tiny(tok)
+    policy = tiny_chat_lm()
     before = copy.deepcopy(policy.state_dict())
     trainer = preference_trainer(method, policy, tok, load_preferences("train")[:8],
                                  DPORecipe(steps=8, batch_size=8, lr=3e-3, beta=0.1), tmp_path)
@@ -88,17 +71,17 @@ def test_each_variant_trains_through_trl(tok, tmp_path, method):
     assert any(not torch.equal(v, before[k]) for k, v in policy.state_dict().items())
 
 
-def test_unknown_preference_method_is_named(tok, tmp_path):
+def test_unknown_preference_method_is_named(tok, tmp_path, tiny_chat_lm):
     from ftlib.dpo import preference_trainer
     with pytest.raises(ValueError, match="dpo, ipo, orpo or kto"):
-        preference_trainer("ppo", tiny(tok), tok, load_preferences("train")[:4], DPORecipe(steps=1, batch_size=4, lr=1e-4), tmp_path)
+        preference_trainer("ppo", tiny_chat_lm(), tok, load_preferences("train")[:4], DPORecipe(steps=1, batch_size=4, lr=1e-4), tmp_path)
 
 
-def test_a_fresh_copy_of_a_model_a_trainer_used_runs_its_own_weights(tok, tmp_path):
+def test_a_fresh_copy_of_a_model_a_trainer_used_runs_its_own_weights(tok, tmp_path, tiny_chat_lm):
     """accelerate patches ``forward`` on the models a trainer was given; a deepcopy of the reference
     afterwards trains and evaluates with the reference's weights. ftlib.models.fresh_copy does not."""
     from ftlib.models import fresh_copy
-    reference = tiny(tok)
+    reference = tiny_chat_lm()
     dpo_trainer(copy.deepcopy(reference), tok, load_preferences("train")[:4],
                 DPORecipe(steps=1, batch_size=4, lr=1e-4), tmp_path / "a", ref_model=reference).train()
     x = torch.tensor([[1, 5, 6, 7]])

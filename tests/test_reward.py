@@ -4,17 +4,13 @@ import torch
 
 from ftlib.data import load_tasks
 from ftlib.models import TinyConfig, tiny_llama
-from ftlib.registry import load_tokenizer
 from ftlib.reward import (RMRecipe, for_trl, model_reward, pairwise, reward_model_from, rewards, train_reward_model,
                           verifier_reward)
-from ftlib.sft import chatml_template
 
 
 @pytest.fixture(scope="module")
-def tiny_rm(tmp_path_factory):
+def tiny_rm(tmp_path_factory, tok):
     """A tiny Llama saved as a causal LM, reloaded by reward_model_from with a fresh score head."""
-    tok = load_tokenizer("course-base", profile="smoke")
-    tok.chat_template = chatml_template()
     torch.manual_seed(0)
     lm = tiny_llama(TinyConfig(vocab_size=len(tok), hidden_size=32, n_layers=2, n_heads=4, n_kv_heads=2,
                                intermediate_size=48, max_seq_len=256), pad_token_id=tok.pad_token_id,

@@ -4,27 +4,9 @@ import copy
 import pytest
 import torch
 
-from ftlib.models import TinyConfig, tiny_llama
 from ftlib.ppo import kl_to_reference
-from ftlib.registry import PRODUCTS, inputs, load_tokenizer
+from ftlib.registry import PRODUCTS, inputs
 from ftlib.rl import GRPO_RECIPES, PPO_RECIPES, RL_FAMILIES, RLRecipe, rl_rows, run_grpo, run_ppo
-from ftlib.sft import chatml_template, stop_ids
-
-
-@pytest.fixture(scope="module")
-def tok():
-    t = load_tokenizer("course-base", profile="smoke")
-    t.chat_template = chatml_template()
-    return t
-
-
-def tiny(tok, seed=0):
-    torch.manual_seed(seed)
-    model = tiny_llama(TinyConfig(vocab_size=len(tok), hidden_size=32, n_layers=2, n_heads=4, n_kv_heads=2,
-                                  intermediate_size=48, max_seq_len=256), pad_token_id=tok.pad_token_id,
-                       bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
-    model.generation_config.eos_token_id = stop_ids(tok)
-    return model
 
 
 def test_rl_rows_are_the_chosen_families_shuffled_and_disjoint_from_test():
@@ -41,8 +23,8 @@ def test_ppo_and_grpo_see_the_same_number_of_completions_per_step():
         assert ppo.steps == grpo.steps and grpo.group > 1
 
 
-def test_kl_to_reference_is_zero_for_the_model_itself_and_positive_for_another(tok):
-    model, other = tiny(tok), tiny(tok, seed=1)
+def test_kl_to_reference_is_zero_for_the_model_itself_and_positive_for_another(tok, tiny_chat_lm):
+    model, other = tiny_chat_lm(), tiny_chat_lm(seed=1)
     texts = [tok.apply_chat_template([{"role": "user", "content": r["prompt"]}], tokenize=False, add_generation_prompt=True)
              for r in rl_rows("val", per_family=2)]
     same = kl_to_reference(model, copy.deepcopy(model), tok, texts, max_new_tokens=8)
@@ -51,18 +33,18 @@ def test_kl_to_reference_is_zero_for_the_model_itself_and_positive_for_another(t
     assert diff["k3"] > 0.01         # two random tiny models are both near uniform: small, but not 0
 
 
-def test_grpo_and_ppo_runs_change_the_policy_and_log_the_reward(tok, tmp_path):
+def test_grpo_and_ppo_runs_change_the_policy_and_log_the_reward(tok, tmp_path, tiny_chat_lm):
     from transformers import AutoModelForCausalLM
     rows = rl_rows("val", per_family=4)
     length_reward = lambda prompts, completions: [-len(c) / 50 for c in completions]   # noqa: E731
     recipe = RLRecipe(steps=2, prompts_per_step=2, group=4, lr=1e-3, kl_coef=0.02, max_new_tokens=8)
-    tiny(tok).save_pretrained(tmp_path)          # TRL loads GRPO's reference model from the policy's folder
+    tiny_chat_lm().save_pretrained(tmp_path)          # TRL loads GRPO's reference model from the policy's folder
     model = AutoModelForCausalLM.from_pretrained(tmp_path)
     before = copy.deepcopy(model.state_dict())
     log = run_grpo(model, tok, rows, {"short": length_reward}, recipe)
     assert len(log) == 2 and all("rewards/short/mean" in h for h in log)
     assert any(not torch.equal(v, before[k]) for k, v in model.state_dict().items())
-    model = tiny(tok)
+    model = tiny_chat_lm()
     history = run_ppo(model, tok, rows, length_reward, RLRecipe(steps=2, prompts_per_step=4, group=1, lr=1e-3,
                                                                 kl_coef=0.02, max_new_tokens=8))
     assert len(history) == 2 and all(h["seconds"] > 0 for h in history)

@@ -4,16 +4,8 @@ import torch
 
 from ftlib.data import load_tasks
 from ftlib.models import TinyConfig, tiny_llama
-from ftlib.registry import load_tokenizer
-from ftlib.sft import IGNORE, Encoded, chatml_template
+from ftlib.sft import IGNORE, Encoded
 from ftlib.sft_runs import corpus_examples, examples_loss, mixed_batches, packed_loss, sft_trainer, task_examples
-
-
-@pytest.fixture(scope="module")
-def tok():
-    t = load_tokenizer("course-base", profile="smoke")
-    t.chat_template = chatml_template()
-    return t
 
 
 def tiny(tok):
