@@ -11,7 +11,6 @@ The registry builds the chapter's products with these functions: ``course-rm`` (
 """
 from __future__ import annotations
 
-import copy
 import random
 import time
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Callable
 import torch
 
 from ftlib.evaluate import chat_prompt
+from ftlib.models import fresh_copy
 from ftlib.ppo import PolicyWithValue, PPOConfig, train_ppo
 
 RL_FAMILIES = ("count_letter", "format_upper", "extract_json")
@@ -57,7 +57,7 @@ def run_ppo(model, tokenizer, rows: list[dict], reward_fn, recipe: RLRecipe, *, 
     """PPO from :mod:`ftlib.ppo` on ``rows``' prompts: trains ``model`` in place (a value head is
     added for the run), against a frozen copy of it as the reference; the stats of each step."""
     torch.manual_seed(seed)
-    ref = copy.deepcopy(model).eval()
+    ref = fresh_copy(model).eval()     # not deepcopy: see ftlib.models.fresh_copy
     policy = PolicyWithValue(model)
     cfg = PPOConfig(batch_size=recipe.prompts_per_step, mini_batch_size=max(1, recipe.prompts_per_step // 2),
                     max_new_tokens=recipe.max_new_tokens, lr=recipe.lr, kl_coef=recipe.kl_coef, seed=seed)
