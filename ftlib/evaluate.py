@@ -10,8 +10,10 @@ statistics that say how far to trust a number.
   unless ``render`` says otherwise.
 - :func:`answer_budget`: the token budget of a task family, from its longest gold answer, so no
   correct answer is cut short.
-- :func:`wilson_interval` and :class:`Accuracy`: a proportion with n and its 95% interval.
-- :func:`mcnemar` and :func:`paired_bootstrap`: two models on the *same* items, compared paired.
+- :func:`perplexity`: token-weighted over a corpus, with a sliding window for long texts.
+
+The statistics (:class:`Accuracy`, Wilson intervals, McNemar, bootstrap, κ) live in
+:mod:`ftlib.stats` and are re-exported here, so ``from ftlib.evaluate import compare`` works.
 """
 from __future__ import annotations
 
@@ -21,105 +23,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from ftlib.sft import stop_ids  # noqa: F401  (re-exported: generation stops at <|im_end|>)
-
-Z95 = 1.959963984540054  # two-sided 95% normal quantile
-
-
-# ---------------------------------------------------------------------------------------------
-# Statistics: pure functions of booleans
-# ---------------------------------------------------------------------------------------------
-def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion ``k / n`` (Wilson 1927).
-
-    Unlike ``p ± 1.96·sqrt(p(1-p)/n)`` it stays inside [0, 1] and is not zero-width at 0/n or n/n.
-
-    >>> tuple(round(x, 3) for x in wilson_interval(28, 30))
-    (0.787, 0.982)
-    >>> tuple(round(x, 3) for x in wilson_interval(0, 30))
-    (0.0, 0.114)
-    """
-    if n <= 0:
-        return 0.0, 1.0
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    # at 0/n and n/n the bound equals p exactly in theory; clamp away the float rounding
-    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
-
-
-@dataclass(frozen=True)
-class Accuracy:
-    """``k`` correct of ``n``, with its 95% Wilson interval. ``str()`` gives the reader's form."""
-    k: int
-    n: int
-
-    @property
-    def value(self) -> float:
-        return self.k / self.n if self.n else float("nan")
-
-    @property
-    def ci(self) -> tuple[float, float]:
-        return wilson_interval(self.k, self.n)
-
-    def __str__(self) -> str:
-        lo, hi = self.ci
-        return f"{self.value:.0%} ({self.k}/{self.n}; 95% CI {100 * lo:.0f}–{100 * hi:.0f}%)"
-
-    def as_dict(self) -> dict:
-        lo, hi = self.ci
-        return {"accuracy": self.value, "k": self.k, "n": self.n, "ci_low": lo, "ci_high": hi}
-
-
-def accuracy(correct: Sequence[bool]) -> Accuracy:
-    return Accuracy(sum(bool(c) for c in correct), len(correct))
-
-
-def mcnemar(a: Sequence[bool], b: Sequence[bool]) -> dict:
-    """Exact McNemar test of two models scored on the same items.
-
-    Only the discordant items count: ``only_a`` (A right, B wrong) and ``only_b``. Under "no
-    difference" each discordant item is a fair coin, so the two-sided p-value is a binomial tail.
-
-    >>> mcnemar([1, 1, 1, 1, 0], [0, 0, 0, 0, 0])["p_value"]
-    0.125
-    """
-    if len(a) != len(b):
-        raise ValueError(f"mcnemar: {len(a)} vs {len(b)} items; a paired test needs the same items")
-    only_a = sum(bool(x) and not bool(y) for x, y in zip(a, b))
-    only_b = sum(bool(y) and not bool(x) for x, y in zip(a, b))
-    m, low = only_a + only_b, min(only_a, only_b)
-    tail = sum(math.comb(m, i) for i in range(low + 1)) / 2 ** m if m else 1.0
-    return {"only_a": only_a, "only_b": only_b, "p_value": min(1.0, 2 * tail)}
-
-
-def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, n_boot: int = 10_000,
-                     seed: int = 0) -> tuple[float, float, float]:
-    """Mean of ``b - a`` over the same items, with a 95% percentile interval from resampling items.
-
-    >>> paired_bootstrap([0, 0, 0, 0], [1, 1, 1, 1])
-    (1.0, 1.0, 1.0)
-    """
-    if len(a) != len(b) or not a:
-        raise ValueError(f"paired_bootstrap: {len(a)} vs {len(b)} items; need the same, non-empty items")
-    diffs = [float(y) - float(x) for x, y in zip(a, b)]
-    rng, n = random.Random(seed), len(diffs)
-    means = sorted(sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(n_boot))
-    return sum(diffs) / n, means[int(0.025 * n_boot)], means[int(0.975 * n_boot) - 1]
-
-
-def compare(a: Sequence[bool], b: Sequence[bool], name_a: str = "A", name_b: str = "B",
-            alpha: float = 0.05) -> str:
-    """One sentence comparing two models on the same items: both accuracies, the paired
-    difference with its bootstrap interval, McNemar's p, and whether the difference is real."""
-    test = mcnemar(a, b)
-    diff, lo, hi = paired_bootstrap([float(x) for x in a], [float(x) for x in b])
-    if test["p_value"] < alpha:
-        verdict = f"{name_b if diff > 0 else name_a} is better (p < {alpha:g})"
-    else:
-        verdict = "not distinguishable at this n"
-    return (f"{name_a} {accuracy(a)} vs {name_b} {accuracy(b)}: difference {diff:+.0%} "
-            f"(paired 95% CI {lo:+.0%} to {hi:+.0%}; {name_a} alone right on {test['only_a']}, "
-            f"{name_b} alone on {test['only_b']}; McNemar p = {test['p_value']:.2g}): {verdict}")
+from ftlib.stats import (Accuracy, Z95, accuracy, compare, mcnemar, paired_bootstrap,  # noqa: F401
+                         wilson_interval)
 
 
 # ---------------------------------------------------------------------------------------------

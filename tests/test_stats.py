@@ -1,0 +1,91 @@
+import doctest
+import random
+
+import pytest
+from scipy.stats import binomtest
+from sklearn.metrics import cohen_kappa_score
+
+from ftlib import stats
+from ftlib.stats import bootstrap_ci, cohen_kappa, mcnemar, mcnemar_sample_size, sign_test, win_rate
+
+
+def test_doctests():
+    assert doctest.testmod(stats).failed == 0
+
+
+@pytest.mark.parametrize("better, worse, ties", [(5, 0, 1), (12, 7, 30), (0, 0, 4), (40, 55, 3)])
+def test_sign_test_is_scipys_exact_binomial_test_without_the_ties(better, worse, ties):
+    a = [0] * better + [1] * worse + [0.5] * ties
+    b = [1] * better + [0] * worse + [0.5] * ties
+    result = sign_test(a, b)
+    assert (result["b_better"], result["a_better"], result["ties"]) == (better, worse, ties)
+    expected = binomtest(better, better + worse).pvalue if better + worse else 1.0
+    assert result["p_value"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_sign_test_on_right_wrong_is_mcnemar():
+    rng = random.Random(3)
+    a = [rng.random() < 0.6 for _ in range(80)]
+    b = [rng.random() < 0.7 for _ in range(80)]
+    assert sign_test(a, b)["p_value"] == pytest.approx(mcnemar(a, b)["p_value"])
+    with pytest.raises(ValueError, match="same items"):
+        sign_test([1, 2], [1])
+
+
+def test_bootstrap_interval_covers_the_true_mean_about_95_percent_of_the_time_and_shrinks():
+    rng = random.Random(0)
+    hits = 0
+    for trial in range(200):
+        values = [float(rng.random() < 0.3) for _ in range(60)]
+        _, lo, hi = bootstrap_ci(values, n_boot=1000, seed=trial)
+        hits += lo <= 0.3 <= hi
+    assert 0.88 <= hits / 200 <= 0.99
+    small = bootstrap_ci([float(i % 3 == 0) for i in range(30)])
+    large = bootstrap_ci([float(i % 3 == 0) for i in range(3000)], n_boot=2000)
+    assert large[2] - large[1] < (small[2] - small[1]) / 5
+    assert bootstrap_ci([1.0, 2.0, 9.0], max)[0] == 9.0      # any statistic, not only the mean
+    with pytest.raises(ValueError):
+        bootstrap_ci([])
+
+
+def test_win_rate_counts_ties_as_half_and_refuses_unknown_verdicts():
+    result = win_rate(["B", "tie", "A", "tie"])
+    assert (result.wins, result.losses, result.ties, result.rate) == (1, 1, 2, 0.5)
+    assert result.p_value == 1.0
+    strong = win_rate(["B"] * 30 + ["A"] * 5)
+    assert strong.p_value < 0.001 and strong.ci[0] > 0.5
+    with pytest.raises(ValueError, match="'A', 'B' or 'tie'"):
+        win_rate(["B", "b"])
+
+
+def test_mcnemar_sample_size_gives_about_the_promised_power():
+    # p(A right only) = 0.05, p(B right only) = 0.15: difference 0.10, discordant 0.20
+    n = mcnemar_sample_size(0.10, 0.20)
+    rng = random.Random(1)
+    rejected = 0
+    for _ in range(300):
+        a, b = [], []
+        for _ in range(n):
+            u = rng.random()
+            a.append(u < 0.05 or u >= 0.20)     # both right 80%, A alone 5%, B alone 15%
+            b.append(u >= 0.05)
+        rejected += mcnemar(a, b)["p_value"] < 0.05
+    assert 0.70 <= rejected / 300 <= 0.90
+    assert mcnemar_sample_size(0.05, 0.20) > 3.5 * n           # half the difference: ~4x the items
+    with pytest.raises(ValueError):
+        mcnemar_sample_size(0.3, 0.2)
+
+
+def test_cohen_kappa_equals_sklearn_and_is_zero_for_a_rater_who_always_says_yes():
+    rng = random.Random(2)
+    a = [rng.choice("yyn") for _ in range(200)]
+    b = [x if rng.random() < 0.7 else rng.choice("yn") for x in a]
+    kappa, lo, hi = cohen_kappa(a, b)
+    assert kappa == pytest.approx(cohen_kappa_score(a, b))
+    assert lo < kappa < hi
+    always_yes = ["y"] * 200
+    assert cohen_kappa(a, always_yes)[0] == pytest.approx(0.0)
+    labels = [1, 2, 3, 1, 2, 3, 3, 3]
+    assert cohen_kappa(labels, [1, 2, 3, 1, 2, 3, 2, 1])[0] == pytest.approx(cohen_kappa_score(labels, [1, 2, 3, 1, 2, 3, 2, 1]))
+    with pytest.raises(ValueError, match="same"):
+        cohen_kappa(["y"], ["y", "n"])
