@@ -350,3 +350,5 @@ from ftlib.exercises_rl import CHECKS_06  # noqa: E402  (chapter 06's checkers l
 CHECKS.update(CHECKS_06)
 from ftlib.exercises_dpo import CHECKS_07  # noqa: E402  (and chapter 07's in theirs)
 CHECKS.update(CHECKS_07)
+from ftlib.exercises_eval import CHECKS_08  # noqa: E402  (and chapter 08's)
+CHECKS.update(CHECKS_08)

@@ -58,6 +58,8 @@ def _wrong_answers():
         "07.dpo_loss": (lambda policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta:
                         -torch.nn.functional.logsigmoid(policy_chosen - policy_rejected).mean(), {}),
         "07.unmasked_prompt": ({r["id"] for r in label_rows if r["labels"][0] != -100}, {"sample": label_rows}),
+        "08.corpus_perplexity": (lambda nlls: sum(2.718281828 ** (sum(t) / len(t)) for t in nlls) / len(nlls), {}),
+        "08.kappa": (lambda a, b: sum(x == y for x, y in zip(a, b)) / len(a), {}),
     }
 
 
