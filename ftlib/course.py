@@ -122,7 +122,27 @@ def report_table(results: list[Result], profile: str) -> str:
         lines.append(f"| {r.chapter} | {status.replace('|', '/')} | {r.seconds:.0f} | {r.peak_mb:.0f} | {figures} |")
     ok = sum(r.status == "ok" for r in results)
     lines += ["", f"{ok}/{len(results)} notebooks ran, {sum(r.seconds for r in results) / 60:.1f} min in all."]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + scoreboard_lines(results)) + "\n"
+
+
+def scoreboard_lines(results: list[Result]) -> list[str]:
+    """The scoreboard: every accuracy a chapter recorded as ``<chapter>/scoreboard/<model>/k`` and
+    ``.../n`` (chapter 08 records one per checkpoint), with its 95% Wilson interval."""
+    import re
+
+    from ftlib.stats import Accuracy
+
+    rows = []
+    for r in results:
+        for key, k in sorted(r.figures.items()):
+            match = re.fullmatch(r"(.+)/scoreboard/(.+)/k", key)
+            n = r.figures.get(key[:-1] + "n") if match else None
+            if match and isinstance(k, int) and isinstance(n, int) and n > 0:
+                rows.append(f"| {match.group(2)} | {Accuracy(k, n)} | {r.chapter} |")
+    if not rows:
+        return []
+    return ["", "## Scoreboard", "", "Exact match on the same held-out items, with n and the 95% Wilson interval.", "",
+            "| checkpoint | exact match | recorded by |", "|---|---|---|"] + rows
 
 
 def run(profile: str, only: list[str] | None = None, params: dict | None = None,

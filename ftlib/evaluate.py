@@ -40,8 +40,10 @@ def chat_prompt(tokenizer, prompt: str, system: str | None = None) -> str:
 
 
 def greedy_answers(model, tokenizer, prompts: Sequence[str], max_new_tokens: int,
-                   batch_size: int = 32) -> list[str]:
-    """Greedy completions of already-rendered ``prompts`` (new text only, special tokens dropped).
+                   batch_size: int = 32, *, temperature: float = 0.0, top_p: float = 1.0,
+                   seed: int = 0) -> list[str]:
+    """Completions of already-rendered ``prompts`` (new text only, special tokens dropped): greedy,
+    or sampled with ``temperature`` > 0 and nucleus ``top_p`` (seeded, so a run can be repeated).
 
     Left padding puts every prompt's last token in the last column, so one ``generate`` call
     continues all of them; the attention mask hides the padding.
@@ -52,12 +54,15 @@ def greedy_answers(model, tokenizer, prompts: Sequence[str], max_new_tokens: int
     was_training = model.training
     model.eval()
     answers = []
+    sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else {"do_sample": False}
+    if temperature > 0:
+        torch.manual_seed(seed)
     try:
         with torch.no_grad():
             for i in range(0, len(prompts), batch_size):
                 enc = tokenizer(list(prompts[i:i + batch_size]), return_tensors="pt", padding=True,
                                 add_special_tokens=False).to(model.device)
-                out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                out = model.generate(**enc, max_new_tokens=max_new_tokens, **sampling,
                                      pad_token_id=tokenizer.pad_token_id, eos_token_id=stop_ids(tokenizer))
                 answers += tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
     finally:
@@ -99,12 +104,14 @@ class TaskEval:
 
 
 def exact_match(model, tokenizer, rows: Sequence[dict], *, render: Callable[[str], str] | None = None,
-                max_new_tokens: int | None = None, batch_size: int = 32) -> TaskEval:
+                max_new_tokens: int | None = None, batch_size: int = 32, temperature: float = 0.0,
+                top_p: float = 1.0, seed: int = 0) -> TaskEval:
     """Greedy answers to task ``rows``, each checked by its family's verifier.
 
     Rows are generated family by family, each with :func:`answer_budget` new tokens unless
     ``max_new_tokens`` fixes one budget for all. ``render`` turns a task prompt into the model's
-    input text (default: the tokenizer's chat template via :func:`chat_prompt`).
+    input text (default: the tokenizer's chat template via :func:`chat_prompt`). Decoding is
+    greedy unless ``temperature`` > 0 (see :func:`greedy_answers`).
     """
     from ftlib.data import verify
 
@@ -115,7 +122,8 @@ def exact_match(model, tokenizer, rows: Sequence[dict], *, render: Callable[[str
     for family in sorted({r["family"] for r in rows}):
         idx = [i for i, r in enumerate(rows) if r["family"] == family]
         budgets[family] = max_new_tokens or answer_budget(tokenizer, family)
-        outs = greedy_answers(model, tokenizer, [render(rows[i]["prompt"]) for i in idx], budgets[family], batch_size)
+        outs = greedy_answers(model, tokenizer, [render(rows[i]["prompt"]) for i in idx], budgets[family], batch_size,
+                              temperature=temperature, top_p=top_p, seed=seed)
         for i, out in zip(idx, outs):
             answers[i] = out
     correct = [bool(verify(r, a)) for r, a in zip(rows, answers)]

@@ -94,3 +94,17 @@ def test_committed_notebooks_carry_a_real_cpu_or_gpu_run():
         # every cell ran, except the exercises and their checkers, which learners get unexecuted
         assert all(c.execution_count for c in code_cells if not exercise_id(c)), f"{path.name}: a cell was not executed"
         assert not any(o.get("output_type") == "error" for c in code_cells for o in c.outputs)
+
+
+def test_report_gathers_the_scoreboard_from_recorded_figures():
+    from ftlib.course import Result, report_table
+    results = [Result("05_sft", "ok", 10.0, 100.0, "", {"sft/exact_match": 0.3}),
+               Result("08_evaluation", "ok", 20.0, 100.0, "",
+                      {"evaluation/scoreboard/course-sft/k": 28, "evaluation/scoreboard/course-sft/n": 30,
+                       "evaluation/scoreboard/course-dpo/k": 3, "evaluation/scoreboard/course-dpo/n": 30,
+                       "evaluation/scoreboard/broken/k": 3})]
+    table = report_table(results, "cpu")
+    assert "## Scoreboard" in table
+    assert "| course-sft | 93% (28/30; 95% CI 79–98%) | 08_evaluation |" in table
+    assert "| course-dpo | 10% (3/30;" in table and "broken" not in table.split("## Scoreboard")[1]
+    assert "## Scoreboard" not in report_table(results[:1], "cpu")

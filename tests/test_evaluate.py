@@ -107,6 +107,9 @@ def test_greedy_answers_batched_with_left_padding_equal_one_by_one():
     assert batched == alone
     assert len(set(batched)) > 1                                     # not trivially equal
     assert tokenizer.padding_side == "right"                         # restored
+    sampled = [greedy_answers(model, tokenizer, prompts, 6, temperature=1.0, seed=s) for s in (0, 0, 1)]
+    assert sampled[0] == sampled[1] != sampled[2]                    # seeded: repeatable; another seed differs
+    assert greedy_answers(model, tokenizer, prompts, 6, temperature=1e-4) == batched   # T -> 0 is greedy
 
 
 def test_exact_match_uses_the_verifiers_and_a_budget_per_family():
@@ -118,7 +121,7 @@ def test_exact_match_uses_the_verifiers_and_a_budget_per_family():
     import ftlib.evaluate as ev
     calls = []
 
-    def fake_greedy(model, tokenizer, prompts, max_new_tokens, batch_size=32):
+    def fake_greedy(model, tokenizer, prompts, max_new_tokens, batch_size=32, **sampling):
         calls.append(max_new_tokens)
         by_prompt = {r["prompt"]: r for r in rows}
         return [by_prompt[p]["answer"] if by_prompt[p]["family"] == "arithmetic" else "no" for p in prompts]
