@@ -86,6 +86,21 @@ def answer_budget(tokenizer, family: str, spare: int = 2) -> int:
     return _BUDGETS[key] + spare
 
 
+def held_out_rows(per_family: int, families: Sequence[str] | None = None, *, split: str = "test",
+                  seed: int = 0) -> list[dict]:
+    """A seeded random sample of ``per_family`` rows of each family from ``split`` (file order
+    kept). A random sample, not the first rows: the files keep rewordings of one item together,
+    so the first rows would be a few items asked several times."""
+    from ftlib.data import FAMILIES, load_tasks
+
+    rows = []
+    for family in families or FAMILIES:
+        pool = load_tasks(split, [family])
+        keep = set(random.Random(f"{seed}/{family}").sample(range(len(pool)), min(per_family, len(pool))))
+        rows += [r for i, r in enumerate(pool) if i in keep]
+    return rows
+
+
 @dataclass
 class TaskEval:
     """Per-item results of :func:`exact_match`, in the order of ``rows``."""

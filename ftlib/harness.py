@@ -106,19 +106,32 @@ def run_lm_eval(model, tokenizer, include_path: str | Path, tasks: Sequence[str]
     [...], "correct": [...], "ids": [...]}}`` from lm-eval's per-sample logs, in data order."""
     import logging
 
+    import datasets
     import lm_eval
+    import lm_eval.api.task
+    import lm_eval.models.huggingface as hf
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
+    from tqdm import tqdm
 
     for name in ("lm_eval", "lm-eval"):                       # its INFO lines are not the lesson
         logging.getLogger(name).setLevel(logging.ERROR)
+    # no progress bars in a notebook's saved output: lm-eval's own, and datasets' while it loads the JSONL
+    hf.tqdm = lm_eval.api.task.tqdm = lambda *args, **kwargs: tqdm(*args, **{**kwargs, "disable": True})
+    bars = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
     # add_bos_token=False: the chat template already holds every special token the model was trained
     # with; lm-eval would otherwise let the tokenizer prepend its BOS, which the course never does.
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=str(model.device),
               add_bos_token=False)
-    out = lm_eval.simple_evaluate(model=lm, tasks=list(tasks), task_manager=TaskManager(include_path=str(include_path)),
-                                  limit=limit, apply_chat_template=True, log_samples=True,
-                                  bootstrap_iters=0, verbosity="ERROR")
+    try:
+        out = lm_eval.simple_evaluate(model=lm, tasks=list(tasks), task_manager=TaskManager(include_path=str(include_path)),
+                                      limit=limit, apply_chat_template=True, log_samples=True,
+                                      bootstrap_iters=0, verbosity="ERROR")
+    finally:
+        hf.tqdm = lm_eval.api.task.tqdm = tqdm
+        if bars:
+            datasets.enable_progress_bars()
     results = {}
     for task, samples in out["samples"].items():
         samples = sorted(samples, key=lambda s: s["doc_id"])

@@ -157,3 +157,14 @@ def test_copy_accuracy_separates_a_model_that_copies_from_one_that_cannot():
     random_model = tiny_llama(TinyConfig(vocab_size=len(smol_tok), hidden_size=32, n_layers=1, n_heads=4,
                                          n_kv_heads=2, intermediate_size=48, max_seq_len=128))
     assert copy_accuracy(random_model, smol_tok, words, n=10) < 0.1
+
+
+def test_held_out_rows_is_a_seeded_sample_of_each_family():
+    from ftlib.evaluate import held_out_rows
+    rows = held_out_rows(5, ["fact_lookup", "arithmetic"], seed=0)
+    assert [r["family"] for r in rows] == ["fact_lookup"] * 5 + ["arithmetic"] * 5
+    assert rows == held_out_rows(5, ["fact_lookup", "arithmetic"], seed=0)
+    assert rows != held_out_rows(5, ["fact_lookup", "arithmetic"], seed=1)
+    keys = {r["meta"]["key"] for r in rows[:5]}
+    assert len(keys) > 2                                  # not one item asked five ways
+    assert len(held_out_rows(10_000, ["fact_lookup"])) == 100
