@@ -46,11 +46,16 @@ def greedy_answers(model, tokenizer, prompts: Sequence[str], max_new_tokens: int
     or sampled with ``temperature`` > 0 and nucleus ``top_p`` (seeded, so a run can be repeated).
 
     Left padding puts every prompt's last token in the last column, so one ``generate`` call
-    continues all of them; the attention mask hides the padding.
+    continues all of them; the attention mask hides the padding. A prompt that would not leave
+    ``max_new_tokens`` of room in the model's context (``max_position_embeddings``) loses its
+    first tokens, as lm-evaluation-harness does: a model cannot attend beyond its context.
     """
     import torch
 
+    context = getattr(model.config, "max_position_embeddings", None)
+    fit = {"truncation": True, "max_length": context - max_new_tokens} if context and context > max_new_tokens else {}
     side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    cut, tokenizer.truncation_side = tokenizer.truncation_side, "left"
     was_training = model.training
     model.eval()
     answers = []
@@ -61,12 +66,12 @@ def greedy_answers(model, tokenizer, prompts: Sequence[str], max_new_tokens: int
         with torch.no_grad():
             for i in range(0, len(prompts), batch_size):
                 enc = tokenizer(list(prompts[i:i + batch_size]), return_tensors="pt", padding=True,
-                                add_special_tokens=False).to(model.device)
+                                add_special_tokens=False, **fit).to(model.device)
                 out = model.generate(**enc, max_new_tokens=max_new_tokens, **sampling,
                                      pad_token_id=tokenizer.pad_token_id, eos_token_id=stop_ids(tokenizer))
                 answers += tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
     finally:
-        tokenizer.padding_side = side
+        tokenizer.padding_side, tokenizer.truncation_side = side, cut
         model.train(was_training)
     return answers
 

@@ -47,8 +47,11 @@ class Retriever:
     ``k`` best passages, best first."""
 
     def __init__(self, texts: Sequence[str]):
+        import logging
+
         import bm25s
 
+        logging.getLogger("bm25s").setLevel(logging.WARNING)    # its DEBUG lines are not the lesson
         self.texts = list(texts)
         self._bm25 = bm25s.BM25()
         self._bm25.index(bm25s.tokenize(self.texts, stopwords="en", show_progress=False), show_progress=False)

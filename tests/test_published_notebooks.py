@@ -36,6 +36,9 @@ CONSTANTS = {
                               "50%"},                       # the threshold for "a family SmolLM2 fails"
     "06_rlhf": {"95%"},                                     # the confidence level of every interval
     "07_dpo": {"95%"},                                      # the confidence level of every interval
+    "08_evaluation": {"95%",                                # the confidence level of every interval
+                      "50%",                                # the win rate of two equal models
+                      "80%", "5%"},                         # the power and level of the sample-size rule
 }
 
 RESULT_NUMBER = re.compile(
