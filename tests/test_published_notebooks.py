@@ -37,6 +37,7 @@ CONSTANTS = {
     "06_rlhf": {"95%"},                                     # the confidence level of every interval
     "07_dpo": {"95%"},                                      # the confidence level of every interval
     "08_evaluation": {"95%",                                # the confidence level of every interval
+                      "100%",                               # the upper end of a proportion's range
                       "50%",                                # the win rate of two equal models
                       "80%", "5%"},                         # the power and level of the sample-size rule
 }
