@@ -91,9 +91,8 @@ def mcnemar(a: Sequence[bool], b: Sequence[bool]) -> dict:
         raise ValueError(f"mcnemar: {len(a)} vs {len(b)} items; a paired test needs the same items")
     only_a = sum(bool(x) and not bool(y) for x, y in zip(a, b))
     only_b = sum(bool(y) and not bool(x) for x, y in zip(a, b))
-    m, low = only_a + only_b, min(only_a, only_b)
-    tail = sum(math.comb(m, i) for i in range(low + 1)) / 2 ** m if m else 1.0
-    return {"only_a": only_a, "only_b": only_b, "p_value": min(1.0, 2 * tail)}
+    return {"only_a": only_a, "only_b": only_b,
+            "p_value": _binomial_two_sided(min(only_a, only_b), only_a + only_b)}
 
 
 def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, n_boot: int = 10_000,
@@ -105,10 +104,7 @@ def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, n_boot: int = 10
     """
     if len(a) != len(b) or not a:
         raise ValueError(f"paired_bootstrap: {len(a)} vs {len(b)} items; need the same, non-empty items")
-    diffs = [float(y) - float(x) for x, y in zip(a, b)]
-    rng, n = random.Random(seed), len(diffs)
-    means = sorted(sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(n_boot))
-    return sum(diffs) / n, means[int(0.025 * n_boot)], means[int(0.975 * n_boot) - 1]
+    return bootstrap_ci([float(y) - float(x) for x, y in zip(a, b)], n_boot=n_boot, seed=seed)
 
 
 def compare(a: Sequence[bool], b: Sequence[bool], name_a: str = "A", name_b: str = "B",
