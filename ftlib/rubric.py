@@ -173,11 +173,11 @@ def _read_sheet(path: Path, items: Mapping[str, Mapping], problems: list) -> lis
     with open(path, encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f)
         header = [h.strip() for h in next(reader, [])]
-        for c in COLUMNS:
-            if header.count(c) != 1:
-                bad(1, f"column {c!r} " + ("appears more than once" if c in header else
-                                           f"is missing (the header is: {', '.join(header) or 'empty'})"))
-        if any(header.count(c) != 1 for c in COLUMNS):
+        wrong = [c for c in COLUMNS if header.count(c) != 1]
+        for c in wrong:
+            bad(1, f"column {c!r} " + ("appears more than once" if c in header else
+                                       f"is missing (the header is: {', '.join(header) or 'empty'})"))
+        if wrong:
             return []
         grades, seen, rater, start = [], {}, None, reader.line_num + 1
         for cells in reader:
