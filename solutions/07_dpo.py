@@ -2,7 +2,7 @@
 `python -m ftlib.course solutions` writes the notebooks with them filled in.
 
 The checker cell after each exercise (tagged `checker`; import check once, in the first one):
-    from ftlib.exercises import check
+    from ftlib.course.exercises import check
 
     check("07.dpo_loss", my_dpo_loss);
     check("07.unmasked_prompt", my_bad_rows, sample=label_sample_rows);
@@ -25,7 +25,7 @@ def my_dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta):
     ### END SOLUTION
 
 # %% 07.unmasked_prompt
-from ftlib.exercises_dpo import label_sample
+from ftlib.course.exercises.ch07_dpo import label_sample
 
 label_sample_rows = label_sample(SEED)       # prompt + answer rows with the labels a collator made
 print(len(label_sample_rows), "rows; the first, as (token, label):",

@@ -2,7 +2,7 @@
 `python -m ftlib.course solutions` writes the notebooks with them filled in.
 
 The checker cell after each exercise (tagged `checker`; import check once, in the first one):
-    from ftlib.exercises import check
+    from ftlib.course.exercises import check
 
     check("08.corpus_perplexity", my_corpus_perplexity);
     check("08.kappa", my_kappa);

@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from ftlib.models import TinyConfig, tiny_llama
-from ftlib.registry import load_tokenizer
-from ftlib.sft import chatml_template, stop_ids
+from ftlib.engine.models import TinyConfig, tiny_llama
+from ftlib.products.registry import load_tokenizer
+from ftlib.engine.sft_data import chatml_template, stop_ids
 
 
 @pytest.fixture(scope="module")

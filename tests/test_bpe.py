@@ -1,13 +1,13 @@
-"""ftlib.bpe: the two pure functions, round trips, special tokens, save/load, and parity with tokenizers."""
+"""ftlib.cores.bpe: the two pure functions, round trips, special tokens, save/load, and parity with tokenizers."""
 import doctest
 import json
 import random
 
 import pytest
 
-import ftlib.bpe as bpe
-from ftlib.bpe import BPETokenizer, bytes_to_unicode, get_stats, merge, train_bpe
-from ftlib.pretrain import SPECIAL_TOKENS, train_tokenizer
+import ftlib.cores.bpe as bpe
+from ftlib.cores.bpe import BPETokenizer, bytes_to_unicode, get_stats, merge, train_bpe
+from ftlib.engine.pretrain import SPECIAL_TOKENS, train_tokenizer
 
 ENGLISH = """The market opens at seven, and the baker is always the first to arrive.
 She sells bread, rolls and small cakes; on Saturdays there's a queue before the doors open.
@@ -103,7 +103,7 @@ def test_save_and_load(trained, tmp_path):
 def to_tokenizers_id(idx: int, ours: BPETokenizer) -> int:
     """The one difference: id numbering. tokenizers puts the special tokens first (0..4), then the
     256 bytes sorted by their GPT-2 stand-in character (so '!' is 5 and ' ' = 'Ġ' comes after 'ÿ'),
-    then the merged tokens in the same order as ours. ftlib.bpe keeps byte b at id b."""
+    then the merged tokens in the same order as ours. ftlib.cores.bpe keeps byte b at id b."""
     if idx in ours.inverse_special:
         return SPECIAL_TOKENS.index(ours.inverse_special[idx])
     if idx < 256:

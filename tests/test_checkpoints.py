@@ -1,6 +1,6 @@
 import pytest
 
-from ftlib.checkpoints import cached, course_home, product_name
+from ftlib.engine.cache import cached, course_home, product_name
 
 
 def test_cache_builds_once_and_reuses(tmp_path, monkeypatch):
@@ -28,7 +28,8 @@ def test_interrupted_build_leaves_nothing_behind(tmp_path, monkeypatch):
 
     with pytest.raises(KeyboardInterrupt):
         cached("thing", broken)
-    assert list(tmp_path.iterdir()) == []      # neither the product nor its temporary folder
+    left = [p.name for p in tmp_path.iterdir()]
+    assert left == [".thing.lock"]             # neither the product nor its temporary folder (the lock stays)
     assert cached("thing", lambda out: (out / "ok").write_text("1")).joinpath("ok").exists()
 
 
@@ -38,7 +39,54 @@ def test_product_names_key_profile_and_seed():
 
 
 def test_display_path_hides_the_machine(tmp_path, monkeypatch):
-    from ftlib.checkpoints import display_path
+    from ftlib.engine.cache import display_path
     monkeypatch.setenv("FTLIB_HOME", str(tmp_path / "home"))
     assert display_path(tmp_path / "home" / "base-cpu-seed0") == "$FTLIB_HOME/base-cpu-seed0"
     assert str(tmp_path) not in display_path(tmp_path / "elsewhere" / "x" / "y")
+
+
+_BUILDER = """
+import os, sys, time
+from pathlib import Path
+from ftlib.engine.cache import cached
+
+def build(out):
+    with open(os.environ["BUILD_LOG"], "a") as log:
+        log.write(f"{os.getpid()}\\n")
+    (out / "weights.txt").write_text(f"built by {os.getpid()}")
+    time.sleep(1.5)                      # long enough for the other process to arrive meanwhile
+
+path = cached("shared", build, inputs={"recipe": 1})
+print(path, (path / "weights.txt").read_text())
+"""
+
+
+def test_two_processes_building_the_same_product_build_it_once_and_both_use_it(tmp_path):
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "FTLIB_HOME": str(tmp_path / "home"), "BUILD_LOG": str(tmp_path / "builds.log")}
+    procs = [subprocess.Popen([sys.executable, "-c", _BUILDER], env=env, stdout=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=120)[0].strip() for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    builders = (tmp_path / "builds.log").read_text().split()
+    assert len(builders) == 1                                   # one build; the other process waited
+    assert outs[0] == outs[1] == f"{tmp_path / 'home' / 'shared'} built by {builders[0]}"
+    home = sorted(p.name for p in (tmp_path / "home").iterdir())
+    assert home == [".shared.lock", "shared"]                   # no temporary or old copies left
+    assert (tmp_path / "home" / "shared" / "weights.txt").exists()
+
+
+def test_a_rebuild_replaces_the_product_only_when_the_new_one_is_complete(tmp_path, monkeypatch):
+    monkeypatch.setenv("FTLIB_HOME", str(tmp_path))
+    first = cached("thing", lambda out: (out / "w.txt").write_text("old"), inputs={"a": 1})
+
+    def broken(out):
+        (out / "w.txt").write_text("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        cached("thing", broken, inputs={"a": 2})
+    assert (first / "w.txt").read_text() == "old"               # the old product is untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".thing.lock", "thing"]

@@ -2,11 +2,11 @@ import doctest
 
 import pytest
 
-import ftlib.cleaning as cleaning
-from ftlib.cleaning import (NEAR_THRESHOLD, boilerplate_ratio, choose_threshold, clean, defect_labels,
-                            exact_dedup, find_pii, is_junk, language, length, mask_pii, minhashes,
-                            near_dedup, repeated_line_ratio, score, score_pii_spans, sweep_near_threshold,
-                            symbol_ratio)
+import ftlib.cores.cleaning as cleaning
+from ftlib.cores.cleaning import (NEAR_THRESHOLD, boilerplate_ratio, choose_threshold, clean, defect_labels,
+                                  exact_dedup, find_pii, is_junk, language, length, mask_pii, minhashes,
+                                  near_dedup, repeated_line_ratio, score, score_pii_spans,
+                                  sweep_near_threshold, symbol_ratio)
 
 STORY = ("The town of Velmora sits beside the river Lusk. About two thousand people live there, and "
          "most of them grow barley and keep goats. Every October they hold a festival with music.")
@@ -144,8 +144,8 @@ def test_the_pipeline_and_the_base_model_use_one_threshold():
     import inspect
     assert inspect.signature(clean).parameters["near_threshold"].default == NEAR_THRESHOLD
     assert inspect.signature(near_dedup).parameters["threshold"].default == NEAR_THRESHOLD
-    import ftlib.pretrain
-    assert "clean(load_corpus())" in inspect.getsource(ftlib.pretrain.documents)  # the default, no override
+    import ftlib.engine.pretrain
+    assert "clean(load_corpus())" in inspect.getsource(ftlib.engine.pretrain.documents)  # the default, no override
 
 
 # ---- the pipeline on the real corpus, against the planted labels -------------------------------

@@ -1,3 +1,4 @@
+import pytest
 import json
 import os
 import subprocess
@@ -5,14 +6,15 @@ import sys
 
 import torch
 
-from ftlib.ddp_demo import run
+from ftlib.engine.ddp_demo import run
 
 
+@pytest.mark.slow  # torchrun, two processes
 def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path):
     out = tmp_path / "ddp.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                    "-m", "ftlib.ddp_demo", "--steps", "6", "--out", str(out)],
+                    "-m", "ftlib.engine.ddp_demo", "--steps", "6", "--out", str(out)],
                    check=True, env=env, timeout=120, capture_output=True)
     result = json.loads(out.read_text())
     assert result["world_size"] == 2

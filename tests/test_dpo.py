@@ -1,12 +1,13 @@
-"""ftlib.dpo: answer-only log-probs of preference pairs, and the from-scratch DPO loss = TRL's DPOTrainer on chats."""
+"""ftlib.engine.dpo: answer-only log-probs of preference pairs, and the from-scratch DPO loss = TRL's DPOTrainer on chats."""
 import copy
 
 import pytest
 import torch
 
 from ftlib.data import load_preferences
-from ftlib.dpo import DPORecipe, batch_dpo_loss, dpo_trainer, pair_batch, pair_logprobs, preference_scores
-from ftlib.losses import IGNORE
+from ftlib.engine.dpo import (DPORecipe, batch_dpo_loss, dpo_trainer, pair_batch, pair_logprobs,
+                              preference_scores)
+from ftlib.cores.losses import IGNORE
 
 
 def test_pair_batch_labels_only_the_answer(tok):
@@ -59,7 +60,7 @@ def test_dpo_trainer_lowers_the_loss_and_changes_the_policy(tok, tmp_path, tiny_
 
 @pytest.mark.parametrize("method", ["ipo", "orpo", "kto"])
 def test_each_variant_trains_through_trl(tok, tmp_path, method, tiny_chat_lm):
-    from ftlib.dpo import preference_trainer
+    from ftlib.engine.dpo import preference_trainer
     policy = tiny_chat_lm()
     before = copy.deepcopy(policy.state_dict())
     trainer = preference_trainer(method, policy, tok, load_preferences("train")[:8],
@@ -72,15 +73,15 @@ def test_each_variant_trains_through_trl(tok, tmp_path, method, tiny_chat_lm):
 
 
 def test_unknown_preference_method_is_named(tok, tmp_path, tiny_chat_lm):
-    from ftlib.dpo import preference_trainer
+    from ftlib.engine.dpo import preference_trainer
     with pytest.raises(ValueError, match="dpo, ipo, orpo or kto"):
         preference_trainer("ppo", tiny_chat_lm(), tok, load_preferences("train")[:4], DPORecipe(steps=1, batch_size=4, lr=1e-4), tmp_path)
 
 
 def test_a_fresh_copy_of_a_model_a_trainer_used_runs_its_own_weights(tok, tmp_path, tiny_chat_lm):
     """accelerate patches ``forward`` on the models a trainer was given; a deepcopy of the reference
-    afterwards trains and evaluates with the reference's weights. ftlib.models.fresh_copy does not."""
-    from ftlib.models import fresh_copy
+    afterwards trains and evaluates with the reference's weights. ftlib.engine.models.fresh_copy does not."""
+    from ftlib.engine.models import fresh_copy
     reference = tiny_chat_lm()
     dpo_trainer(copy.deepcopy(reference), tok, load_preferences("train")[:4],
                 DPORecipe(steps=1, batch_size=4, lr=1e-4), tmp_path / "a", ref_model=reference).train()

@@ -1,12 +1,12 @@
-"""ftlib.evaluate: the statistics against scipy, greedy answers against one-by-one generation,
+"""ftlib.metrics.exact_match: the statistics against scipy, greedy answers against one-by-one generation,
 the answer budget against the data, teacher-forced exact match against a hand example."""
 import pytest
 import torch
 from scipy.stats import binomtest
 
 from ftlib.data import load_tasks
-from ftlib.evaluate import (Accuracy, accuracy, answer_budget, compare, exact_match, greedy_answers,
-                            mcnemar, paired_bootstrap, teacher_forced_correct, wilson_interval)
+from ftlib.cores.stats import Accuracy, accuracy_of, compare, mcnemar, paired_bootstrap, wilson_interval
+from ftlib.metrics.exact_match import answer_budget, exact_match, greedy_answers, teacher_forced_correct
 
 
 @pytest.mark.parametrize("k,n", [(0, 30), (2, 30), (28, 30), (30, 30), (7, 9), (500, 1202)])
@@ -24,7 +24,7 @@ def test_wilson_interval_always_contains_the_proportion():
 
 
 def test_accuracy_string_carries_n_and_interval():
-    acc = accuracy([True] * 28 + [False] * 2)
+    acc = accuracy_of([True] * 28 + [False] * 2)
     assert (acc.k, acc.n) == (28, 30)
     assert str(acc) == "93% (28/30; 95% CI 79–98%)"
     assert Accuracy(0, 0).ci == (0.0, 1.0)
@@ -90,7 +90,7 @@ def test_teacher_forced_correct_on_a_hand_example():
 
 
 def test_greedy_answers_batched_with_left_padding_equal_one_by_one():
-    from ftlib.models import TinyConfig, tiny_llama
+    from ftlib.engine.models import TinyConfig, tiny_llama
     from transformers import PreTrainedTokenizerFast
     from tokenizers import Tokenizer, models, pre_tokenizers
 
@@ -121,7 +121,7 @@ def test_exact_match_uses_the_verifiers_and_a_budget_per_family():
     class Echo:  # a "model" whose greedy answer is the gold answer for arithmetic, junk otherwise
         pass
 
-    import ftlib.evaluate as ev
+    import ftlib.metrics.exact_match as ev
     calls = []
 
     def fake_greedy(model, tokenizer, prompts, max_new_tokens, batch_size=32, **sampling):
@@ -141,8 +141,8 @@ def test_exact_match_uses_the_verifiers_and_a_budget_per_family():
 
 
 def test_generation_stops_at_the_end_of_turn_token():
-    from ftlib.evaluate import stop_ids
-    from ftlib.registry import load_tokenizer
+    from ftlib.engine.sft_data import stop_ids
+    from ftlib.products.registry import load_tokenizer
     course = load_tokenizer("course-base", profile="smoke")
     assert stop_ids(course) == [course.eos_token_id, course.convert_tokens_to_ids("<|im_end|>")]
     smol = load_tokenizer("smollm2-135m")
@@ -150,9 +150,9 @@ def test_generation_stops_at_the_end_of_turn_token():
 
 
 def test_copy_accuracy_separates_a_model_that_copies_from_one_that_cannot():
-    from ftlib.evaluate import copy_accuracy
-    from ftlib.models import TinyConfig, tiny_llama
-    from ftlib.registry import load_model
+    from ftlib.metrics.exact_match import copy_accuracy
+    from ftlib.engine.models import TinyConfig, tiny_llama
+    from ftlib.products.registry import load_model
     words = "wheat beans barley goats rabbits soup potato plum apples cheese carrot bees".split()
     smol, smol_tok = load_model("smollm2-135m")
     assert copy_accuracy(smol, smol_tok, words, n=10) > 0.5
@@ -163,7 +163,7 @@ def test_copy_accuracy_separates_a_model_that_copies_from_one_that_cannot():
 
 
 def test_held_out_rows_is_a_seeded_sample_of_each_family():
-    from ftlib.evaluate import held_out_rows
+    from ftlib.metrics.exact_match import held_out_rows
     rows = held_out_rows(5, ["fact_lookup", "arithmetic"], seed=0)
     assert [r["family"] for r in rows] == ["fact_lookup"] * 5 + ["arithmetic"] * 5
     assert rows == held_out_rows(5, ["fact_lookup", "arithmetic"], seed=0)

@@ -1,6 +1,6 @@
 import pytest
 
-from ftlib.exercises import check
+from ftlib.course.exercises import check
 
 
 class FakeTokenizer:
@@ -29,9 +29,9 @@ def test_unknown_exercise_is_an_error():
 # its solution in the instructor notebook (test_solutions.py): a checker that accepts anything fails.
 def _wrong_answers():
     import torch
-    from ftlib.exercises_dpo import label_sample
-    from ftlib.exercises_rl import reward_hack_sample
-    from ftlib.memory import LLAMA2_7B
+    from ftlib.course.exercises.ch07_dpo import label_sample
+    from ftlib.course.exercises.ch06_rlhf import reward_hack_sample
+    from ftlib.cores.memory import LLAMA2_7B
     row = {"family": "arithmetic", "answer": "5", "meta": {"key": "2+3"}}
     train = [dict(row, id="arithmetic-train-0001", prompt="What is 2 + 3?")]
     test = [dict(row, id="test-000", prompt="Compute 2 + 3."),                  # the same item, reworded: a leak
@@ -64,7 +64,7 @@ def _wrong_answers():
 
 
 def test_every_checker_has_a_wrong_answer_here():
-    from ftlib.exercises import CHECKS
+    from ftlib.course.exercises import CHECKS
     assert set(_wrong_answers()) == set(CHECKS)
 
 

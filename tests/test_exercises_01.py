@@ -1,6 +1,6 @@
 import math
 
-from ftlib.exercises import check
+from ftlib.course.exercises import check
 
 
 def warmup_cosine(step, steps, lr, warmup_steps, min_lr_ratio):

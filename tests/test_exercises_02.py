@@ -1,5 +1,5 @@
 """Chapter 02's exercise checkers: they accept the right answer and give a useful hint otherwise."""
-from ftlib.exercises import check
+from ftlib.course.exercises import check
 
 IDS = [5, 6, 7, 5, 6, 8, 5, 6]   # (5, 6) occurs 3 times, every other pair once
 

@@ -1,5 +1,5 @@
 """Chapter 03's exercise checkers: they accept the right answer and give a useful hint otherwise."""
-from ftlib.exercises import check
+from ftlib.course.exercises import check
 
 SHAPES = [(576, 576), (192, 576)] * 3        # q_proj and v_proj of SmolLM2, three layers
 

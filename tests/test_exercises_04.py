@@ -1,9 +1,9 @@
 """Chapter 04's checkers accept the right answer and reject the typical wrong ones with a hint."""
 import torch
 
-from ftlib.exercises import CHECKS, check
-from ftlib.memory import LLAMA2_7B
-from ftlib.nf4 import nf4_levels, quantize_blockwise
+from ftlib.course.exercises import CHECKS, check
+from ftlib.cores.memory import LLAMA2_7B
+from ftlib.cores.nf4 import nf4_levels, quantize_blockwise
 
 BLOCK = [0.02, -0.01, 0.005, 0.0, -0.04, 0.013, 0.031, -0.022]
 

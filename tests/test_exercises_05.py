@@ -1,5 +1,6 @@
 """Chapter 05's exercise checkers: they accept the right answer and give a useful hint otherwise."""
-from ftlib.exercises import CHECKS, check, leaky_split
+from ftlib.course.exercises import CHECKS, check
+from ftlib.course.exercises.ch05_instruction_tuning import leaky_split
 
 
 def right_labels(ids, mask):

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from ftlib.data import verify
-from ftlib.exercises import CHECKS, check
-from ftlib.exercises_rl import reward_hack_sample
+from ftlib.course.exercises import CHECKS, check
+from ftlib.course.exercises.ch06_rlhf import reward_hack_sample
 
 
 def gae_by_hand(rewards, values, gamma, lam, bootstrap=True, backwards=True):

@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ftlib.exercises import CHECKS, check
-from ftlib.exercises_dpo import label_sample
+from ftlib.course.exercises import CHECKS, check
+from ftlib.course.exercises.ch07_dpo import label_sample
 
 
 def dpo_by_hand(pc, pr, rc, rr, beta, reduce=torch.mean):
@@ -50,8 +50,8 @@ def test_dpo_loss_checker_asks_for_ln2_where_policy_is_reference(capsys):
 
 
 def test_dpo_loss_checker_matches_the_library_on_its_ln2_case():
-    from ftlib.exercises_dpo import _dpo_cases
-    from ftlib.losses import dpo_loss
+    from ftlib.course.exercises.ch07_dpo import _dpo_cases
+    from ftlib.cores.losses import dpo_loss
     cases = list(_dpo_cases())
     assert len({beta for *_, beta in cases}) >= 3
     same = [c for c in cases if torch.equal(c[0], c[2]) and torch.equal(c[1], c[3])]

@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from ftlib.exercises import check
+from ftlib.course.exercises import check
 
 
 def corpus_ppl(nlls):

@@ -4,7 +4,7 @@ import time
 import numpy as np
 import torch
 
-from ftlib.hardware import measure, pick_device, pick_dtype, seed_everything
+from ftlib.engine.hardware import measure, pick_device, pick_dtype, seed_everything
 
 
 def test_device_and_dtype_follow_the_hardware(monkeypatch):
@@ -53,7 +53,7 @@ def test_importing_ftlib_first_makes_openmp_threads_sleep_instead_of_spin():
 
 
 def test_threads_never_exceed_the_usable_cores(monkeypatch):
-    from ftlib.hardware import set_cpu_threads, usable_cores
+    from ftlib.engine.hardware import set_cpu_threads, usable_cores
     before = torch.get_num_threads()
     try:
         assert 1 <= usable_cores() <= (os.cpu_count() or 1)

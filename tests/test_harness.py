@@ -3,8 +3,8 @@ import pytest
 import yaml
 
 from ftlib.data import load_tasks
-from ftlib.evaluate import exact_match
-from ftlib.harness import TAG, run_lm_eval, write_tasks
+from ftlib.metrics.exact_match import exact_match
+from ftlib.studies.harness import TAG, run_lm_eval, write_tasks
 
 
 def test_write_tasks_writes_one_local_task_per_family_and_refuses_unknown_ones(tmp_path, tok):
@@ -19,6 +19,7 @@ def test_write_tasks_writes_one_local_task_per_family_and_refuses_unknown_ones(t
         write_tasks(tmp_path, tok, ["fact_lookups"])
 
 
+@pytest.mark.slow  # lm-eval
 def test_lm_eval_answers_and_scores_equal_exact_match(tmp_path, tok, tiny_chat_lm):
     model = tiny_chat_lm(seed=3)
     families = ["count_letter", "format_upper"]

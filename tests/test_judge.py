@@ -1,10 +1,11 @@
-"""ftlib.judge: robust parsing of judge replies, agreement with the verifier, position bias."""
+"""ftlib.studies.judge: robust parsing of judge replies, agreement with the verifier, position bias."""
 import doctest
 
 import pytest
 
-from ftlib import judge
-from ftlib.judge import VERDICTS, WINNERS, agreement, compare_pairs, grade, parse_field, position_bias
+from ftlib.studies import judge
+from ftlib.studies.judge import (VERDICTS, WINNERS, judge_agreement, compare_pairs, grade, parse_field,
+                                 position_bias)
 
 
 def test_doctests():
@@ -57,13 +58,13 @@ def test_grade_prefills_the_json_and_counts_malformed_replies(monkeypatch):
 
 def test_agreement_reports_kappa_and_leaves_malformed_replies_out():
     correct = [True, True, False, False, True, False]
-    perfect = agreement([True, True, False, False, None, False], correct)
+    perfect = judge_agreement([True, True, False, False, None, False], correct)
     assert perfect.malformed == 1 and perfect.accuracy.k == perfect.accuracy.n == 5
     assert perfect.kappa[0] == pytest.approx(1.0)
-    yes_man = agreement([True] * 6, correct)                # always "correct": right half the time, κ 0
+    yes_man = judge_agreement([True] * 6, correct)                # always "correct": right half the time, κ 0
     assert yes_man.accuracy.k == 3 and yes_man.kappa[0] == pytest.approx(0.0) and yes_man.says_correct == 1.0
     with pytest.raises(ValueError, match="malformed"):
-        agreement([None, None], [True, False])
+        judge_agreement([None, None], [True, False])
 
 
 def test_position_bias_separates_a_fair_judge_from_one_that_always_picks_a():

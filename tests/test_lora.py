@@ -1,4 +1,4 @@
-"""ftlib.lora against PEFT on a tiny Llama: same A and B in, same logits and gradients out.
+"""ftlib.cores.lora against PEFT on a tiny Llama: same A and B in, same logits and gradients out.
 
 Tolerances (fp32, CPU): logits and gradients agree to atol 1e-5 / rtol 1e-5; merge -> unmerge
 restores weights to atol 1e-6. Every equality is preceded by a check that the thing compared
@@ -10,10 +10,10 @@ import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 
-from ftlib.lora import (ALL_LINEAR, ATTENTION, LoRALinear, copy_lora_to_peft, count_trainable,
-                        inject_adapters, inject_lora, linear_merge, lora_layers, lora_parameter_count,
-                        merge_and_unload)
-from ftlib.models import TinyConfig, tiny_llama
+from ftlib.cores.lora import (ALL_LINEAR, ATTENTION, LoRALinear, copy_lora_to_peft, count_trainable,
+                              inject_adapters, inject_lora, linear_merge, lora_layers, lora_parameter_count,
+                              merge_and_unload)
+from ftlib.engine.models import TinyConfig, tiny_llama
 
 ATOL = RTOL = 1e-5
 CFG = TinyConfig(vocab_size=96, hidden_size=32, n_layers=2, n_heads=4, n_kv_heads=2,
@@ -160,7 +160,7 @@ def test_prefix_from_text_equals_reading_the_text_first(base):
     """PEFT prefix tuning started by init_prefix_from_text is the base model with the text prepended."""
     from peft import PrefixTuningConfig, TaskType, get_peft_model
 
-    from ftlib.lora import init_prefix_from_text
+    from ftlib.cores.lora import init_prefix_from_text
     g = torch.Generator().manual_seed(3)
     text, x = torch.randint(3, CFG.vocab_size, (1, 5), generator=g), torch.randint(3, CFG.vocab_size, (2, 7), generator=g)
     want = base(input_ids=torch.cat([text.expand(2, -1), x], dim=1)).logits[:, 5:]

@@ -1,12 +1,12 @@
-"""ftlib.losses: each objective against a hand computation or an exact reference."""
+"""ftlib.cores.losses: each objective against a hand computation or an exact reference."""
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from ftlib.losses import (IGNORE, bradley_terry_loss, causal_lm_loss, dpo_loss, gae, kl_estimates,
-                          ppo_clip_loss, sequence_logprobs)
+from ftlib.cores.losses import (IGNORE, bradley_terry_loss, causal_lm_loss, dpo_loss, gae, kl_estimates,
+                                ppo_clip_loss, sequence_logprobs)
 
 
 def test_causal_lm_loss_is_token_weighted_and_skips_ignored_labels():
@@ -85,15 +85,15 @@ def test_kl_estimators_are_unbiased_and_k3_is_nonnegative():
 @pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")  # TRL's own deprecations
 def test_dpo_loss_and_metrics_match_trl_dpo_trainer(tmp_path):
     """The same policy, reference and batch: TRL's DPOTrainer loss and logged rewards equal
-    ftlib.losses.dpo_loss on sequence_logprobs with the prompt masked."""
+    ftlib.cores.losses.dpo_loss on sequence_logprobs with the prompt masked."""
     import copy
 
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
     from ftlib.data import load_preferences
-    from ftlib.models import TinyConfig, tiny_llama
-    from ftlib.registry import load_tokenizer
+    from ftlib.engine.models import TinyConfig, tiny_llama
+    from ftlib.products.registry import load_tokenizer
 
     tok = load_tokenizer("smollm2-135m")
     torch.manual_seed(0)
@@ -129,13 +129,13 @@ def test_dpo_loss_and_metrics_match_trl_dpo_trainer(tmp_path):
 @pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
 def test_bradley_terry_matches_trl_reward_trainer(tmp_path):
     """A reward model (sequence-classification head, last-token reward) on the same batch: TRL's
-    RewardTrainer loss equals ftlib.losses.bradley_terry_loss on the model's rewards."""
+    RewardTrainer loss equals ftlib.cores.losses.bradley_terry_loss on the model's rewards."""
     from datasets import Dataset
     from transformers import LlamaConfig, LlamaForSequenceClassification
     from trl import RewardConfig, RewardTrainer
 
     from ftlib.data import load_preferences
-    from ftlib.registry import load_tokenizer
+    from ftlib.products.registry import load_tokenizer
 
     tok = load_tokenizer("smollm2-135m")
     torch.manual_seed(0)

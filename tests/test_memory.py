@@ -1,6 +1,6 @@
 import pytest
 
-from ftlib.memory import zero_memory_gb, zero_table
+from ftlib.cores.memory import zero_memory_gb, zero_table
 
 
 def test_zero_stages_match_the_zero_paper_example():

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from ftlib.memory import LLAMA2_7B, ModelShape, activation_bytes, lora_params, training_memory
+from ftlib.cores.memory import LLAMA2_7B, ModelShape, activation_bytes, lora_params, training_memory
 
 
 def tiny_config(tie=True):
@@ -14,7 +14,7 @@ def tiny_config(tie=True):
 @pytest.mark.parametrize("tie", [True, False])
 def test_parameter_counts_match_a_real_llama(tie):
     from transformers import LlamaForCausalLM
-    from ftlib.models import count_parameters
+    from ftlib.engine.models import count_parameters
     config = tiny_config(tie)
     shape = ModelShape.from_config(config)
     model = LlamaForCausalLM(config)
@@ -27,7 +27,7 @@ def test_parameter_counts_match_a_real_llama(tie):
 def test_lora_params_match_peft_all_linear():
     from peft import LoraConfig, get_peft_model
     from transformers import LlamaForCausalLM
-    from ftlib.models import count_parameters
+    from ftlib.engine.models import count_parameters
     config = tiny_config()
     model = get_peft_model(LlamaForCausalLM(config), LoraConfig(r=4, target_modules="all-linear"))
     assert lora_params(ModelShape.from_config(config), r=4) == count_parameters(model, trainable_only=True)

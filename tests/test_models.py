@@ -3,8 +3,9 @@ import time
 import pytest
 import torch
 
-from ftlib.models import TINY_CONFIGS, count_parameters, generate, smollm2_dir, smollm2_gguf_path, tiny_llama
-from ftlib.registry import SMOLLM2, load_model, resolve_model_path
+from ftlib.engine.models import (TINY_CONFIGS, count_parameters, generate, smollm2_dir, smollm2_gguf_path,
+                                 tiny_llama)
+from ftlib.products.registry import SMOLLM2, load_model, resolve_model_path
 
 
 @pytest.fixture(scope="module")

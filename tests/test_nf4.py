@@ -1,4 +1,4 @@
-"""ftlib.nf4 against bitsandbytes' CPU kernels: same levels, same 4-bit codes, same dequantized values.
+"""ftlib.cores.nf4 against bitsandbytes' CPU kernels: same levels, same 4-bit codes, same dequantized values.
 
 One known exception, asserted rather than hidden: bitsandbytes 0.50.2's CPU ``dequantize_4bit``
 has a vectorised AVX-512 path (taken when its native library detects AVX-512F and a row's length
@@ -18,14 +18,14 @@ import sys
 import pytest
 import torch
 
-import ftlib.nf4  # noqa: E402,F401  (first: it silences bitsandbytes' CPU kernel hint)
+import ftlib.cores.nf4  # noqa: E402,F401  (first: it silences bitsandbytes' CPU kernel hint)
 
 bnbf = pytest.importorskip("bitsandbytes.functional")
 
-from ftlib.nf4 import (BLOCKSIZE, NF4Linear, bits_per_parameter, compare_with_bitsandbytes,  # noqa: E402
-                       dequantize_blockwise, double_dequantize, double_quantize, fp4_levels,
-                       int4_levels, nf4_levels, nf4_lora_model, pack_4bit, quantize_blockwise,
-                       quantize_dequantize, unpack_4bit)
+from ftlib.cores.nf4 import (BLOCKSIZE, NF4Linear, bits_per_parameter, compare_with_bitsandbytes,
+                             dequantize_blockwise, double_dequantize, double_quantize, fp4_levels,
+                             int4_levels, nf4_levels, nf4_lora_model, pack_4bit, quantize_blockwise,
+                             quantize_dequantize, unpack_4bit)
 
 # QLoRA paper, appendix E (and bitsandbytes' hard-coded table), rounded to 4 decimals.
 PAPER_NF4 = [-1.0, -0.6962, -0.5251, -0.3949, -0.2844, -0.1848, -0.0911, 0.0,
@@ -146,7 +146,7 @@ def test_compare_with_bitsandbytes_reports_a_layer_shape():
     assert (crossing["max_diff"] > 1e-3) == (not crossing["agree"]) == bnb_reads_absmax_per_row((128, 96))
 
 
-@pytest.mark.parametrize("how", ["import ftlib.nf4 as q; q.import_bitsandbytes()",
+@pytest.mark.parametrize("how", ["import ftlib.cores.nf4 as q; q.import_bitsandbytes()",
                                  "import ftlib, bitsandbytes.functional, peft"])   # chapter 00 imports it directly
 def test_importing_bitsandbytes_through_ftlib_prints_nothing_on_stderr(how):
     code = (f"import logging; {how}; "
@@ -183,7 +183,7 @@ def test_double_quantization_bits_and_error():
 
 
 def test_nf4_linear_matches_bitsandbytes_and_lora_on_top_changes_it():
-    from ftlib.lora import LoRALinear
+    from ftlib.cores.lora import LoRALinear
     torch.manual_seed(3)
     base = torch.nn.Linear(128, 64)
     layer = NF4Linear(base)

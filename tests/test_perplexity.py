@@ -1,11 +1,11 @@
-"""ftlib.evaluate.perplexity: token-weighted, strided, checked against hand computations."""
+"""ftlib.metrics.perplexity.perplexity: token-weighted, strided, checked against hand computations."""
 import math
 from types import SimpleNamespace
 
 import pytest
 import torch
 
-from ftlib.evaluate import Perplexity, perplexity, token_nlls
+from ftlib.metrics.perplexity import Perplexity, perplexity, token_nlls
 
 
 class Bigram(torch.nn.Module):

@@ -1,13 +1,13 @@
-"""ftlib.ppo: value head, rollout bookkeeping, and PPO raising a toy reward on a tiny Llama."""
+"""ftlib.engine.ppo: value head, rollout bookkeeping, and PPO raising a toy reward on a tiny Llama."""
 import copy
 
 import pytest
 import torch
 
-from ftlib.models import TinyConfig, tiny_llama
-from ftlib.ppo import PolicyWithValue, PPOConfig, rollout, train_ppo
+from ftlib.engine.models import TinyConfig, tiny_llama
+from ftlib.engine.ppo import PolicyWithValue, PPOConfig, rollout, train_ppo
 
-SPECIAL = ["<pad>", "<s>", "</s>", "<|im_start|>", "<|im_end|>"]   # ids 0..4, as ftlib.pretrain
+SPECIAL = ["<pad>", "<s>", "</s>", "<|im_start|>", "<|im_end|>"]   # ids 0..4, as ftlib.engine.pretrain
 LETTERS = "abcdefgh"                                                 # ids 5..12
 PROMPTS = ["bc", "de", "fgh", "c", "hg", "efd", "bb", "gfe"]
 

@@ -1,10 +1,12 @@
+import pytest
 import json
 import math
 
 import torch
 
-from ftlib.registry import COURSE_BASE, load_model, model_dir
-from ftlib.pretrain import SPECIAL_TOKENS, oracle_clean, pack, split_documents, train_tokenizer
+from ftlib.products.registry import COURSE_BASE, load_model, model_dir
+from ftlib.engine.pretrain import (SPECIAL_TOKENS, oracle_clean, pack_documents, split_documents,
+                                   train_tokenizer)
 
 TEXTS = ["The river runs past the old mill.", "小猫在河边喝水。", "Bread and cheese at the market."] * 20
 
@@ -21,7 +23,7 @@ def test_byte_level_tokenizer_round_trips_english_and_chinese():
 
 def test_pack_cuts_bos_doc_eos_stream_into_rows():
     tok = train_tokenizer(TEXTS, vocab_size=300)
-    rows = pack(TEXTS[:6], tok, seq_len=8)
+    rows = pack_documents(TEXTS[:6], tok, seq_len=8)
     stream = []
     for t in TEXTS[:6]:
         stream += [1, *tok.encode(t, add_special_tokens=False), 2]
@@ -55,8 +57,9 @@ def test_course_base_model_builds_learns_and_is_cached():
     assert model(x).logits.shape == (1, x.shape[1], len(tok))
 
 
+@pytest.mark.slow  # builds the course base model twice more
 def test_course_base_model_is_reproducible(tmp_path):
-    from ftlib.pretrain import build_base_model
+    from ftlib.engine.pretrain import build_base_model
     from safetensors.torch import load_file
 
     build_base_model(tmp_path / "again", profile="smoke", seed=0, progress=False)

@@ -1,6 +1,6 @@
 import pytest
 
-from ftlib.profiles import NAMES, PROFILES, by_profile, default_profile, resolve
+from ftlib.engine.profiles import NAMES, PROFILES, by_profile, default_profile, resolve
 
 
 def test_every_profile_is_defined_and_grows():

@@ -13,9 +13,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ftlib.course import chapters
-from ftlib.exercises import CHECKS
-from ftlib.solutions import exercise_id, load_solutions, sync_problems
+from ftlib.course.runner import chapters
+from ftlib.course.exercises import CHECKS
+from ftlib.course.solutions import exercise_id, load_solutions, sync_problems
 
 NOTEBOOKS = chapters()
 
@@ -26,7 +26,7 @@ CONSTANTS = {
     "02_tokenization": set(),
     "03_lora": {"95%"},                                     # the confidence level of every interval
     "04_qlora": {"95%",                                      # the confidence level of every interval
-                 "10 ms",                                    # ftlib.hardware.measure's sampling interval
+                 "10 ms",                                    # ftlib.engine.hardware.measure's sampling interval
                  "8×",                                       # 32-bit -> 4-bit weights, at most
                  "24 GB", "48 GB", "80 GB",                  # GPU card sizes
                  # the 7B table: training_memory arithmetic, identical on every run (NBVAL_CHECK_OUTPUT)
@@ -128,7 +128,7 @@ def test_learner_exercises_are_stubs_of_the_solutions_and_unexecuted(path):
     assert solutions, f"{path.name}: no exercises in solutions/{path.stem}.py"
     assert not sync_problems(nb, solutions), "\n".join(sync_problems(nb, solutions))
     for name, source in solutions.items():
-        assert name in CHECKS, f"solutions/{path.stem}.py: {name} has no checker in ftlib.exercises"
+        assert name in CHECKS, f"solutions/{path.stem}.py: {name} has no checker in ftlib.course.exercises"
     checkers = {exercise_id(c) for c in nb.cells if "checker" in c.metadata.get("tags", [])}
     assert checkers == set(solutions), f"{path.name}: exercises without a checker cell: {set(solutions) - checkers}"
     for cell in nb.cells:  # no solution left in the open: no executed 'Solution' cells, no markers

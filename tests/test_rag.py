@@ -1,6 +1,6 @@
-"""ftlib.rag: passages, BM25 retrieval, few-shot and RAG prompts."""
+"""ftlib.studies.rag: passages, BM25 retrieval, few-shot and RAG prompts."""
 from ftlib.data import load_corpus, load_tasks
-from ftlib.rag import Retriever, few_shot_render, passages, rag_prompt, rag_render, recall_at_k
+from ftlib.studies.rag import Retriever, few_shot_render, passages, rag_prompt, rag_render, recall_at_k
 
 
 def test_passages_keep_whole_sentences_of_clean_english_documents():

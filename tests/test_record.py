@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ftlib.record import load_records, record
+from ftlib.metrics.record import load_records, record
 
 
 def test_record_merges_into_one_json_file(tmp_path, monkeypatch):

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from ftlib import registry
-from ftlib.checkpoints import cached, course_home, read_record
+from ftlib.products import registry
+from ftlib.engine.cache import cached, course_home, read_record
 
 
 @pytest.fixture
@@ -13,12 +13,14 @@ def toy(tmp_path, monkeypatch):
     monkeypatch.setenv("FTLIB_HOME", str(tmp_path / "home"))
     builds, recipe = [], {"steps": 3}
 
-    def build(out, *, profile, seed, needs):
+    def build(out, *, profile, seed, needs, params):
         builds.append(out.name)
-        (out / "weights.txt").write_text(f"{profile} {seed} {sorted(needs)}")
+        (out / "weights.txt").write_text(f"{profile} {seed} {sorted(needs)} {params}")
+        return [f"row {i}" for i in range(params.get("rows", 0))]
 
     monkeypatch.setitem(registry.PRODUCTS, "toy-a", registry.Product(
-        "toy-a", "toy-a", build, lambda profile: dict(recipe), data=("tasks_train.jsonl",)))
+        "toy-a", "toy-a", build, lambda profile: dict(recipe), data=("tasks_train.jsonl",),
+        params=lambda profile: {"rows": 3}))
     monkeypatch.setitem(registry.PRODUCTS, "toy-b", registry.Product(
         "toy-b", "toy-b", build, lambda profile: {}, needs=("toy-a",)))
     return builds, recipe
@@ -28,13 +30,14 @@ def test_builds_once_with_what_it_needs_then_reuses(toy):
     builds, _ = toy
     b = registry.model_dir("toy-b", profile="smoke", seed=0)
     assert b == course_home() / "toy-b-smoke-seed0"
-    assert (b / "weights.txt").read_text() == "smoke 0 ['toy-a']"
+    assert (b / "weights.txt").read_text() == "smoke 0 ['toy-a'] {}"
     assert len(builds) == 2                                   # toy-a first, then toy-b
     registry.model_dir("toy-b", profile="smoke", seed=0)
     assert len(builds) == 2                                   # cached: nothing rebuilt
     record = read_record(b)
     assert record["inputs"]["profile"] == "smoke" and "torch" in record["inputs"]["packages"]
-    assert record["inputs"]["needs"]["toy-a"]["recipe"] == {"steps": 3}
+    assert record["inputs"]["needs"]["toy-a"]["inputs"]["recipe"] == {"steps": 3}
+    assert record["inputs"]["needs"]["toy-a"]["built_with"]["params"] == {"rows": 3}
     assert registry.model_dir("toy-b", profile="smoke", seed=1) != b and len(builds) == 4
 
 
@@ -81,3 +84,59 @@ def test_cached_rebuilds_when_inputs_differ(tmp_path, monkeypatch):
     cached("x", build, inputs={"a": 2})
     assert len(calls) == 2
     assert json.loads((tmp_path / "x" / "product.json").read_text())["inputs"] == {"a": 2}
+
+
+def test_the_record_holds_what_built_it_and_a_variant_rebuilds_what_depends_on_it(toy):
+    builds, _ = toy
+    a = registry.model_dir("toy-a", profile="smoke")
+    standard = read_record(a)["built_with"]
+    assert standard["params"] == {"rows": 3} and len(standard["rows_sha256"]) == 64
+    registry.model_dir("toy-b", profile="smoke")
+    assert len(builds) == 2
+    registry.model_dir("toy-a", profile="smoke", params={"rows": 5})          # another variant of toy-a
+    variant = read_record(a)["built_with"]
+    assert variant["params"] == {"rows": 5} and variant["rows_sha256"] != standard["rows_sha256"]
+    assert len(builds) == 3
+    registry.model_dir("toy-a", profile="smoke", params={"rows": 5})          # the same variant: reused
+    assert len(builds) == 3
+    with pytest.warns(registry.NonDefaultProductWarning, match=r"rows=5 \(default 3\)"):
+        registry.model_dir("toy-b", profile="smoke")                           # toy-a changed: toy-b rebuilt
+    assert len(builds) == 4
+    registry.model_dir("toy-a", profile="smoke", rebuild=True)                 # the standard one again
+    assert read_record(a)["built_with"] == standard
+    with pytest.raises(KeyError, match="no parameter 'steps'"):
+        registry.model_dir("toy-a", profile="smoke", params={"steps": 9})
+
+
+def test_save_product_records_the_parameters_and_rows_a_notebook_used(toy):
+    builds, _ = toy
+    registry.model_dir("toy-b", profile="smoke")
+    registry.save_product("toy-a", lambda out: (out / "weights.txt").write_text("mine"), profile="smoke",
+                          params={"rows": 7}, rows=["a", "b"])
+    record = read_record(registry.model_dir("toy-a", profile="smoke", params={"rows": 7}))
+    assert record["built_with"]["params"] == {"rows": 7} and len(builds) == 2
+    assert registry.non_default("toy-a", course_home() / "toy-a-smoke-seed0", "smoke") == {"rows": (7, 3)}
+    with pytest.warns(registry.NonDefaultProductWarning):
+        registry.model_dir("toy-b", profile="smoke")
+    assert len(builds) == 3                                                    # toy-b rebuilt on the new toy-a
+
+
+@pytest.mark.slow
+def test_course_base_with_another_cleaning_threshold_is_recorded_and_rebuilds_course_sft(tmp_path, monkeypatch):
+    """The real products, in smoke and a private cache: chapter 01's NEAR_THRESHOLD reaches the record."""
+    monkeypatch.setenv("FTLIB_HOME", str(tmp_path))
+    sft = registry.model_dir("course-sft", profile="smoke")
+    base = course_home() / "base-smoke-seed0"
+    standard, sft_built = read_record(base), read_record(sft)["build_seconds"]
+    assert standard["built_with"]["params"] == {"near_threshold": 0.6}
+    registry.model_dir("course-base", profile="smoke", params={"near_threshold": 0.5})
+    variant = read_record(base)
+    assert variant["built_with"]["params"] == {"near_threshold": 0.5}
+    assert variant["built_with"]["rows_sha256"] != standard["built_with"]["rows_sha256"]   # other data
+    assert variant["inputs"] == standard["inputs"]                          # same recipe, other parameters
+    with pytest.warns(registry.NonDefaultProductWarning, match="near_threshold=0.5"):
+        registry.model_dir("course-sft", profile="smoke")
+    rebuilt = read_record(sft)
+    assert rebuilt["inputs"]["needs"]["course-base"]["built_with"]["params"] == {"near_threshold": 0.5}
+    assert (sft / ".complete").stat().st_mtime > (base / ".complete").stat().st_mtime    # built after the new base
+    assert rebuilt != sft_built

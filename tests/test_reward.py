@@ -1,11 +1,11 @@
-"""ftlib.reward: the reward model (last-token score, Bradley-Terry training) and the reward functions."""
+"""ftlib.engine.reward: the reward model (last-token score, Bradley-Terry training) and the reward functions."""
 import pytest
 import torch
 
 from ftlib.data import load_tasks
-from ftlib.models import TinyConfig, tiny_llama
-from ftlib.reward import (RMRecipe, for_trl, model_reward, pairwise, reward_model_from, rewards, train_reward_model,
-                          verifier_reward)
+from ftlib.engine.models import TinyConfig, tiny_llama
+from ftlib.engine.reward import (RMRecipe, for_trl, model_reward, pairwise, reward_model_from, rewards,
+                                 train_reward_model, verifier_reward)
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,12 @@
-"""ftlib.rl (chapter 06's runs) and ppo.kl_to_reference: GRPO through TRL moves the policy; KL is 0 to itself."""
+"""ftlib.engine.rl_runs (chapter 06's runs) and ppo.kl_to_reference: GRPO through TRL moves the policy; KL is 0 to itself."""
 import copy
 
 import pytest
 import torch
 
-from ftlib.ppo import kl_to_reference
-from ftlib.registry import PRODUCTS, inputs
-from ftlib.rl import GRPO_RECIPES, PPO_RECIPES, RL_FAMILIES, RLRecipe, rl_rows, run_grpo, run_ppo
+from ftlib.engine.ppo import kl_to_reference
+from ftlib.products.registry import PRODUCTS, inputs
+from ftlib.engine.rl_runs import GRPO_RECIPES, PPO_RECIPES, RL_FAMILIES, RLRecipe, rl_rows, run_grpo, run_ppo
 
 
 def test_rl_rows_are_the_chosen_families_shuffled_and_disjoint_from_test():
@@ -52,7 +52,7 @@ def test_grpo_and_ppo_runs_change_the_policy_and_log_the_reward(tok, tmp_path, t
 
 
 def test_the_reward_model_is_not_loaded_as_a_language_model():
-    from ftlib.registry import load_model
+    from ftlib.products.registry import load_model
     with pytest.raises(ValueError, match="load_reward_model"):
         load_model("course-rm", profile="smoke")
 

@@ -1,4 +1,4 @@
-"""Tests for ftlib.rubric: sheets round-trip exactly, every bad row is reported where an editor shows it, κ is right."""
+"""Tests for ftlib.studies.rubric: sheets round-trip exactly, every bad row is reported where an editor shows it, κ is right."""
 import csv
 import doctest
 import random
@@ -6,9 +6,9 @@ import random
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from ftlib import rubric
-from ftlib.rubric import (COLUMNS, CRITERIA, RUBRIC, SCALE, Grade, GradesError, agreement, export_rubric,
-                          model_means, read_grades, rubric_markdown, weighted_kappa)
+from ftlib.studies import rubric
+from ftlib.studies.rubric import (COLUMNS, CRITERIA, RUBRIC, SCALE, Grade, GradesError, rater_agreement,
+                                  export_rubric, model_means, read_grades, rubric_markdown, weighted_kappa)
 
 TRICKY = 'Say "hi", then list: a, b\nand c;\r\nthen 翻译“猫”为英文, 谢谢'
 ITEMS = [
@@ -172,12 +172,12 @@ def _grades(rater, scores, models=("base", "sft")):
 def test_agreement_of_identical_raters_is_perfect_and_of_a_constant_rater_is_chance():
     rng = random.Random(1)
     scores = [tuple(rng.randint(1, 5) for _ in CRITERIA) for _ in range(40)]
-    rows = agreement(_grades("ana", scores) + _grades("bob", scores))
+    rows = rater_agreement(_grades("ana", scores) + _grades("bob", scores))
     assert [r.criterion for r in rows] == list(CRITERIA)
     for r in rows:
         assert (r.n, r.raters, r.exact, r.within_one, r.kappa, r.weighted_kappa) == (40, 2, 1.0, 1.0, 1.0, 1.0)
         assert r.kappa_low == r.kappa_high == 1.0
-    rows = agreement(_grades("ana", scores) + _grades("cat", [(3, 3, 3, 3)] * 40))
+    rows = rater_agreement(_grades("ana", scores) + _grades("cat", [(3, 3, 3, 3)] * 40))
     for r, c in zip(rows, CRITERIA):
         assert r.kappa == pytest.approx(0.0, abs=1e-12) and r.weighted_kappa == pytest.approx(0.0, abs=1e-12)
         assert r.exact == sum(s[CRITERIA.index(c)] == 3 for s in scores) / 40
@@ -187,15 +187,15 @@ def test_agreement_of_three_raters_is_the_mean_over_pairs_on_shared_items():
     a = [(1, 2, 3, 4), (2, 2, 2, 2), (5, 5, 5, 5), (4, 4, 4, 4)]
     b = [(1, 2, 3, 5), (2, 3, 2, 2), (5, 5, 1, 5), (3, 3, 3, 3)]
     c = a[:3]  # cat graded only q0-q2
-    rows = agreement(_grades("ana", a) + _grades("bob", b) + _grades("cat", c))
+    rows = rater_agreement(_grades("ana", a) + _grades("bob", b) + _grades("cat", c))
     acc = rows[0]
     assert (acc.n, acc.raters, acc.kappa_low, acc.kappa_high) == (3, 3, None, None)
     assert acc.exact == pytest.approx((1 + 1 + 1) / 3)  # accuracy on q0-q2: all three raters agree
     assert rows[2].exact == pytest.approx((2 / 3 + 1 + 2 / 3) / 3)
     with pytest.raises(ValueError, match="two or more raters"):
-        agreement(_grades("ana", a))
+        rater_agreement(_grades("ana", a))
     with pytest.raises(ValueError, match="twice"):
-        agreement(_grades("ana", a) + _grades("ana", a))
+        rater_agreement(_grades("ana", a) + _grades("ana", a))
 
 
 def test_model_means_average_raters_per_item_then_items():

@@ -1,4 +1,4 @@
-"""ftlib.sft: the training template renders SmolLM2's own text, labels cover only what the assistant
+"""ftlib.engine.sft_data: the training template renders SmolLM2's own text, labels cover only what the assistant
 writes, and packing keeps examples apart (block-diagonal attention) without changing the loss."""
 import copy
 
@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 
 from ftlib.data import load_tasks
-from ftlib.models import TinyConfig, tiny_llama
-from ftlib.registry import load_tokenizer
-from ftlib.sft import (IGNORE, SMOLLM2_SYSTEM, Encoded, block_diagonal_mask, chatml_template, collate,
-                       encode_chat, pack, padding_waste, task_messages)
+from ftlib.engine.models import TinyConfig, tiny_llama
+from ftlib.products.registry import load_tokenizer
+from ftlib.engine.sft_data import (IGNORE, SMOLLM2_SYSTEM, Encoded, block_diagonal_mask, chatml_template,
+                                   collate, encode_chat, pack_examples, padding_waste, task_messages)
 
 CHATS = [
     [{"role": "user", "content": "What is 7 + 5?"}, {"role": "assistant", "content": "12"}],
@@ -80,10 +80,10 @@ def _token_loss(logits, labels):
 
 def test_packed_examples_do_not_see_each_other():
     model, examples = _toy(), _examples()
-    packed = pack(examples, max_length=24, pad_token_id=0)
+    packed = pack_examples(examples, max_length=24, pad_token_id=0)
     assert packed["input_ids"].shape == (1, 24)
     changed = [Encoded([(t + 1) % 64 for t in examples[0].input_ids], examples[0].labels, False)] + examples[1:]
-    packed2 = pack(changed, max_length=24, pad_token_id=0)
+    packed2 = pack_examples(changed, max_length=24, pad_token_id=0)
     with torch.no_grad():
         a = model(input_ids=packed["input_ids"], position_ids=packed["position_ids"], use_cache=False).logits
         b = model(input_ids=packed2["input_ids"], position_ids=packed2["position_ids"], use_cache=False).logits
@@ -95,7 +95,7 @@ def test_packed_examples_do_not_see_each_other():
 
 def test_packed_loss_equals_unpacked_loss_and_the_mask_by_hand_matches():
     model, examples = _toy(), _examples(1)
-    packed = pack(examples, max_length=24, pad_token_id=0)
+    packed = pack_examples(examples, max_length=24, pad_token_id=0)
     with torch.no_grad():
         logits = model(input_ids=packed["input_ids"], position_ids=packed["position_ids"], use_cache=False).logits
         by_hand = model(input_ids=packed["input_ids"], position_ids=packed["position_ids"],
@@ -114,7 +114,7 @@ def test_pitfall_with_a_cache_transformers_ignores_packed_positions():
     passed or created; with the default use_cache=True (even in train mode) packed examples see
     each other. Hence use_cache=False (or block_diagonal_mask) with packed batches."""
     model, examples = _toy().train(), _examples()
-    packed = pack(examples, max_length=24, pad_token_id=0)
+    packed = pack_examples(examples, max_length=24, pad_token_id=0)
     with torch.no_grad():
         alone = model(input_ids=torch.tensor([examples[1].input_ids])).logits[0]
         leaky = model(input_ids=packed["input_ids"], position_ids=packed["position_ids"]).logits[0, 7:12]
@@ -125,11 +125,11 @@ def test_pitfall_with_a_cache_transformers_ignores_packed_positions():
 
 def test_pack_starts_a_new_row_when_full_and_refuses_giants():
     examples = _examples()
-    packed = pack(examples, max_length=14, pad_token_id=0)
+    packed = pack_examples(examples, max_length=14, pad_token_id=0)
     assert packed["input_ids"].shape == (2, 14)                           # 7+5 | 9
     assert packed["position_ids"][0].tolist()[:13] == list(range(7)) + list(range(5)) + [0]
     with pytest.raises(ValueError, match="cannot fit"):
-        pack(examples, max_length=8, pad_token_id=0)
+        pack_examples(examples, max_length=8, pad_token_id=0)
 
 
 def test_task_rows_become_two_turn_chats():
@@ -141,10 +141,10 @@ def test_task_rows_become_two_turn_chats():
 @pytest.mark.filterwarnings("ignore:`gradient_checkpointing` is deprecated:FutureWarning")  # TRL's own config
 def test_trl_sft_trainer_builds_the_same_batch_and_loss(tokenizer, tmp_path):
     """TRL's SFTTrainer with assistant_only_loss on the same chats: the same token rows and labels
-    as encode_chat + collate, and its loss equals ftlib.losses.causal_lm_loss on them."""
+    as encode_chat + collate, and its loss equals ftlib.cores.losses.causal_lm_loss on them."""
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
-    from ftlib.losses import causal_lm_loss
+    from ftlib.cores.losses import causal_lm_loss
 
     tok = copy.deepcopy(tokenizer)   # the fixture keeps SmolLM2's own template for the other tests
     tok.chat_template = chatml_template(SMOLLM2_SYSTEM)
@@ -173,7 +173,7 @@ def test_trl_sft_trainer_builds_the_same_batch_and_loss(tokenizer, tmp_path):
 
 
 def test_ewc_fisher_is_the_mean_squared_gradient_and_the_penalty_pulls_back():
-    from ftlib.sft import ewc_penalty, fisher_diagonal
+    from ftlib.engine.sft_train import ewc_penalty, fisher_diagonal
     model = _toy().train()
     g = torch.Generator().manual_seed(0)
     batches = [{"input_ids": (ids := torch.randint(3, 64, (2, 8), generator=g)), "labels": ids} for _ in range(3)]

@@ -1,11 +1,12 @@
-"""ftlib.sft_runs: the pieces of the course-sft recipe (batches, replay, losses) and its trainer wrapper."""
+"""ftlib.engine.sft_train: the pieces of the course-sft recipe (batches, replay, losses) and its trainer wrapper."""
 import pytest
 import torch
 
 from ftlib.data import load_tasks
-from ftlib.models import TinyConfig, tiny_llama
-from ftlib.sft import IGNORE, Encoded
-from ftlib.sft_runs import corpus_examples, examples_loss, mixed_batches, packed_loss, sft_trainer, task_examples
+from ftlib.engine.models import TinyConfig, tiny_llama
+from ftlib.engine.sft_data import IGNORE, Encoded
+from ftlib.engine.sft_train import (corpus_examples, examples_loss, mixed_batches, packed_loss, sft_trainer,
+                                    task_examples)
 
 
 def tiny(tok):
@@ -38,8 +39,8 @@ def test_mixed_batches_are_a_function_of_the_step_and_replay_the_asked_share(tok
 def test_packed_loss_equals_the_mean_loss_of_the_examples_one_by_one(tok):
     model = tiny(tok).eval()
     examples = task_examples(tok, load_tasks("train", ["arithmetic"])[:3], template=tok.chat_template, max_length=128)
-    from ftlib.sft import pack
-    batch = pack(examples, 128, tok.pad_token_id)
+    from ftlib.engine.sft_data import pack_examples
+    batch = pack_examples(examples, 128, tok.pad_token_id)
     with torch.no_grad():
         packed = packed_loss(model, batch).item()
     assert packed == pytest.approx(examples_loss(model, examples, tok.pad_token_id), abs=1e-5)

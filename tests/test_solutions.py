@@ -1,11 +1,20 @@
-"""The instructor notebooks (learner notebooks with solutions/ filled in) run in smoke, and every
-checker accepts its solution there, in the notebook's real context. Wrong answers are rejected in
-tests/test_exercises.py, so a checker that accepts anything fails one of the two."""
+"""Each chapter executes once in smoke, and that one run checks both versions of it:
+
+- the learner notebook top to bottom, where every exercise's checker must reject the stub without
+  stopping the notebook, and the cells marked ``# NBVAL_CHECK_OUTPUT`` must print what the
+  committed notebook shows (what ``pytest --nbval-lax`` compares);
+- the instructor version: right after each stub's checker the notebook runs the solution and the
+  checker again, which must accept it, in the notebook's real context.
+
+Wrong answers are rejected in tests/test_exercises*.py, so a checker that accepts anything fails
+one of the two."""
 import nbformat
 import pytest
 
-from ftlib.course import run, write_solutions
-from ftlib.solutions import exercise_id, load_solutions, release
+from ftlib.course.runner import NOTEBOOKS_DIR, chapters, run
+from ftlib.course.solutions import REPLAY, both_versions_notebook, exercise_id, load_solutions, release
+
+CHAPTERS = [p.stem for p in chapters(NOTEBOOKS_DIR)]
 
 
 def test_release_stubs_functions_and_values_and_drops_hidden_tests():
@@ -19,16 +28,47 @@ def test_release_stubs_functions_and_values_and_drops_hidden_tests():
         release("### BEGIN SOLUTION\nx = 1")
 
 
-def test_instructor_notebooks_run_and_every_checker_accepts_its_solution(tmp_path):
-    written = write_solutions(tmp_path / "instructor")
-    assert written, "no chapter has exercises"
-    results = run("smoke", out_dir=tmp_path / "out", notebooks_dir=tmp_path / "instructor")
-    failed = [f"{r.chapter}: {r.error}" for r in results if r.status != "ok"]
-    assert not failed, "\n".join(failed)
-    for path in written:
-        executed = nbformat.read(tmp_path / "out" / path.name, as_version=4)
-        checkers = [c for c in executed.cells if "checker" in c.metadata.get("tags", [])]
-        assert {exercise_id(c) for c in checkers} == set(load_solutions(path.stem))
-        for cell in checkers:
-            text = "".join(o.get("text", "") for o in cell.outputs)
-            assert f"✓ {exercise_id(cell)}" in text, f"{path.stem}: the checker rejected its own solution:\n{text}"
+def test_both_versions_notebook_replays_each_exercise_with_its_solution_after_its_checker():
+    nb = nbformat.v4.new_notebook()
+    meta = lambda tag, grade_id: {"tags": [tag], "nbgrader": {"grade_id": grade_id}}   # noqa: E731
+    nb.cells = [nbformat.v4.new_code_cell("x = 1"),
+                nbformat.v4.new_code_cell("answer = None  # YOUR CODE HERE", metadata=meta("exercise", "00.a")),
+                nbformat.v4.new_code_cell("check('00.a', answer)", metadata=meta("checker", "00.a-check")),
+                nbformat.v4.new_code_cell("print(answer)")]
+    both = both_versions_notebook(nb, {"00.a": "answer = 42"})
+    assert [c.source for c in both.cells] == ["x = 1", "answer = None  # YOUR CODE HERE", "check('00.a', answer)",
+                                              "answer = 42", "check('00.a', answer)", "print(answer)"]
+    assert [REPLAY in c.metadata.get("tags", []) for c in both.cells] == [False, False, False, True, True, False]
+    assert len(nb.cells) == 4                                                # the learner notebook is unchanged
+
+
+def _text(cell) -> str:
+    return "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in cell.get("outputs", []))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_the_chapter_runs_once_as_learner_and_as_instructor(chapter, tmp_path):
+    learner = nbformat.read(NOTEBOOKS_DIR / f"{chapter}.ipynb", as_version=4)
+    solutions = load_solutions(chapter)
+    (tmp_path / "in").mkdir()
+    nbformat.write(both_versions_notebook(learner, solutions), tmp_path / "in" / f"{chapter}.ipynb")
+    [result] = run("smoke", out_dir=tmp_path / "out", notebooks_dir=tmp_path / "in")
+    assert result.status == "ok", result.error
+    executed = nbformat.read(tmp_path / "out" / f"{chapter}.ipynb", as_version=4)
+    executed.cells = [c for c in executed.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+
+    checkers = [c for c in executed.cells if "checker" in c.metadata.get("tags", [])]
+    stub_checks = [c for c in checkers if REPLAY not in c.metadata["tags"]]
+    solution_checks = [c for c in checkers if REPLAY in c.metadata["tags"]]
+    assert {exercise_id(c) for c in solution_checks} == set(solutions)
+    for cell in stub_checks:
+        assert f"✗ {exercise_id(cell)}" in _text(cell), f"the checker accepted the stub:\n{_text(cell)}"
+    for cell in solution_checks:
+        assert f"✓ {exercise_id(cell)}" in _text(cell), f"the checker rejected its own solution:\n{_text(cell)}"
+
+    committed = {c.id: c for c in learner.cells}
+    checked = [c for c in executed.cells if c.cell_type == "code" and "# NBVAL_CHECK_OUTPUT" in c.source]
+    for cell in checked:
+        assert _text(cell) == _text(committed[cell.id]), f"cell {cell.id}: output differs from the committed one"
+    assert len(checked) == sum("# NBVAL_CHECK_OUTPUT" in c.source for c in learner.cells)

@@ -5,8 +5,8 @@ import pytest
 from scipy.stats import binomtest
 from sklearn.metrics import cohen_kappa_score
 
-from ftlib import stats
-from ftlib.stats import bootstrap_ci, cohen_kappa, mcnemar, mcnemar_sample_size, sign_test, win_rate
+from ftlib.cores import stats
+from ftlib.cores.stats import bootstrap_ci, cohen_kappa, mcnemar, mcnemar_sample_size, sign_test, win_rate
 
 
 def test_doctests():

@@ -1,8 +1,9 @@
-"""ftlib.synth: the Self-Instruct filters count what they drop, and CoT answers end in the right number."""
+"""ftlib.engine.synth: the Self-Instruct filters count what they drop, and CoT answers end in the right number."""
 import pytest
 
 from ftlib.data import load_tasks, verify
-from ftlib.synth import cot_answer, final_number, parse_task, rouge_l_max, self_instruct_prompt, self_instruct_round
+from ftlib.engine.synth import (cot_answer, final_number, parse_task, rouge_l_max, self_instruct_prompt,
+                                self_instruct_round)
 
 
 def test_parse_task_keeps_only_the_family_forms():

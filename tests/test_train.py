@@ -3,9 +3,9 @@ import math
 import pytest
 import torch
 
-from ftlib.hardware import seed_everything
-from ftlib.models import TinyConfig, tiny_llama
-from ftlib.train import TrainConfig, lr_at, param_groups, train
+from ftlib.engine.hardware import seed_everything
+from ftlib.engine.models import TinyConfig, tiny_llama
+from ftlib.engine.train import TrainConfig, lr_at, param_groups, train
 
 CFG = TinyConfig(vocab_size=64, hidden_size=32, n_layers=2, n_heads=4, n_kv_heads=2,
                  intermediate_size=64, max_seq_len=32)

@@ -63,10 +63,10 @@ def make_document(kind, rng, clean):
     return makers[kind](rng), "en", [kind], None
 
 
-def shingles(text, lang):
+def trigram_shingles(text, lang):
     """Word 3-grams (character 4-grams for Chinese), the sets whose Jaccard we bound.
 
-    >>> sorted(shingles("A b c d", "en"))
+    >>> sorted(trigram_shingles("A b c d", "en"))
     ['a b c', 'b c d']
     """
     if lang == "zh":
@@ -130,7 +130,7 @@ def build_corpus(seed=0, n_docs=4000):
         for _ in range(200):  # regenerate until the document is what its label says, and nothing more
             marked, lang, labels, dup_of = make_document(kind, rng, clean)
             row = to_row(doc_id, marked, lang, labels, dup_of)
-            sh = shingles(row["text"], lang)
+            sh = trigram_shingles(row["text"], lang)
             if acceptable(kind, row["text"], sh, seen, index, clean_shingles.get(dup_of)):
                 break
         else:

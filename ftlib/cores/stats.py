@@ -1,0 +1,241 @@
+"""Statistics that say how far to trust an evaluation number. Pure functions of scores; no torch.
+
+One model, one number:
+
+- :func:`wilson_interval`, :class:`Accuracy`, :func:`accuracy`: a proportion with n and its 95%
+  interval (Wilson), which stays inside [0, 1] even at 0/n and n/n.
+- :func:`bootstrap_ci`: the 95% percentile interval of any mean-like statistic, by resampling items.
+
+Two models on the *same* items (always compare paired):
+
+- :func:`mcnemar` (right/wrong per item) and :func:`sign_test` (better/worse/tie per item): exact
+  binomial tests on the items where the two differ.
+- :func:`paired_bootstrap`: the mean difference with its interval; :func:`compare` says it in one
+  sentence.
+- :func:`win_rate`: A/B verdicts with ties, ties counted half.
+- :func:`mcnemar_sample_size`: how many items a difference of a given size needs.
+
+Two raters (or a judge and a verifier) on the same items:
+
+- :func:`cohen_kappa`: agreement beyond chance, with a bootstrap interval.
+"""
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Callable, Hashable, Sequence
+
+Z95 = 1.959963984540054  # two-sided 95% normal quantile
+
+
+# ---------------------------------------------------------------------------------------------
+def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion ``k / n`` (Wilson 1927).
+
+    Unlike ``p ± 1.96·sqrt(p(1-p)/n)`` it stays inside [0, 1] and is not zero-width at 0/n or n/n.
+
+    >>> tuple(round(x, 3) for x in wilson_interval(28, 30))
+    (0.787, 0.982)
+    >>> tuple(round(x, 3) for x in wilson_interval(0, 30))
+    (0.0, 0.114)
+    """
+    if n <= 0:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    # at 0/n and n/n the bound equals p exactly in theory; clamp away the float rounding
+    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """``k`` correct of ``n``, with its 95% Wilson interval. ``str()`` gives the reader's form."""
+    k: int
+    n: int
+
+    @property
+    def value(self) -> float:
+        return self.k / self.n if self.n else float("nan")
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        return wilson_interval(self.k, self.n)
+
+    def __str__(self) -> str:
+        lo, hi = self.ci
+        return f"{self.value:.0%} ({self.k}/{self.n}; 95% CI {100 * lo:.0f}–{100 * hi:.0f}%)"
+
+    def as_dict(self) -> dict:
+        lo, hi = self.ci
+        return {"accuracy": self.value, "k": self.k, "n": self.n, "ci_low": lo, "ci_high": hi}
+
+
+def accuracy_of(correct: Sequence[bool]) -> Accuracy:
+    return Accuracy(sum(bool(c) for c in correct), len(correct))
+
+
+def mcnemar(a: Sequence[bool], b: Sequence[bool]) -> dict:
+    """Exact McNemar test of two models scored on the same items.
+
+    Only the discordant items count: ``only_a`` (A right, B wrong) and ``only_b``. Under "no
+    difference" each discordant item is a fair coin, so the two-sided p-value is a binomial tail.
+
+    >>> mcnemar([1, 1, 1, 1, 0], [0, 0, 0, 0, 0])["p_value"]
+    0.125
+    """
+    if len(a) != len(b):
+        raise ValueError(f"mcnemar: {len(a)} vs {len(b)} items; a paired test needs the same items")
+    only_a = sum(bool(x) and not bool(y) for x, y in zip(a, b))
+    only_b = sum(bool(y) and not bool(x) for x, y in zip(a, b))
+    return {"only_a": only_a, "only_b": only_b,
+            "p_value": _binomial_two_sided(min(only_a, only_b), only_a + only_b)}
+
+
+def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, n_boot: int = 10_000,
+                     seed: int = 0) -> tuple[float, float, float]:
+    """Mean of ``b - a`` over the same items, with a 95% percentile interval from resampling items.
+
+    >>> paired_bootstrap([0, 0, 0, 0], [1, 1, 1, 1])
+    (1.0, 1.0, 1.0)
+    """
+    if len(a) != len(b) or not a:
+        raise ValueError(f"paired_bootstrap: {len(a)} vs {len(b)} items; need the same, non-empty items")
+    return bootstrap_ci([float(y) - float(x) for x, y in zip(a, b)], n_boot=n_boot, seed=seed)
+
+
+def compare(a: Sequence[bool], b: Sequence[bool], name_a: str = "A", name_b: str = "B",
+            alpha: float = 0.05) -> str:
+    """One sentence comparing two models on the same items: both accuracies, the paired
+    difference with its bootstrap interval, McNemar's p, and whether the difference is real."""
+    test = mcnemar(a, b)
+    diff, lo, hi = paired_bootstrap([float(x) for x in a], [float(x) for x in b])
+    if test["p_value"] < alpha:
+        verdict = f"{name_b if diff > 0 else name_a} is better (p < {alpha:g})"
+    else:
+        verdict = "not distinguishable at this n"
+    return (f"{name_a} {accuracy_of(a)} vs {name_b} {accuracy_of(b)}: difference {diff:+.0%} "
+            f"(paired 95% CI {lo:+.0%} to {hi:+.0%}; {name_a} alone right on {test['only_a']}, "
+            f"{name_b} alone on {test['only_b']}; McNemar p = {test['p_value']:.2g}): {verdict}")
+
+
+def _binomial_two_sided(low: int, m: int) -> float:
+    """P(X <= low) * 2 for X ~ Binomial(m, 1/2), capped at 1 (the exact two-sided sign-test p)."""
+    return min(1.0, 2 * sum(math.comb(m, i) for i in range(low + 1)) / 2 ** m) if m else 1.0
+
+
+def sign_test(a: Sequence[float], b: Sequence[float]) -> dict:
+    """Exact sign test of two models' scores on the same items: per item B better, worse or tied.
+
+    Ties carry no information about which is better and are left out; under "no difference"
+    each remaining item is a fair coin. On 0/1 scores it is McNemar's test.
+
+    >>> sign_test([1, 2, 3, 4, 5, 6], [2, 3, 4, 5, 6, 6])
+    {'b_better': 5, 'a_better': 0, 'ties': 1, 'p_value': 0.0625}
+    """
+    if len(a) != len(b):
+        raise ValueError(f"sign_test: {len(a)} vs {len(b)} items; a paired test needs the same items")
+    b_better = sum(y > x for x, y in zip(a, b))
+    a_better = sum(x > y for x, y in zip(a, b))
+    return {"b_better": b_better, "a_better": a_better, "ties": len(a) - a_better - b_better,
+            "p_value": _binomial_two_sided(min(a_better, b_better), a_better + b_better)}
+
+
+def bootstrap_ci(values: Sequence[float], stat: Callable[[list], float] | None = None, *,
+                 n_boot: int = 10_000, seed: int = 0) -> tuple[float, float, float]:
+    """``stat(values)`` (default: the mean) with a 95% percentile bootstrap interval: resample the
+    items with replacement ``n_boot`` times and take the 2.5th and 97.5th percentiles.
+
+    >>> bootstrap_ci([1.0, 1.0, 1.0])
+    (1.0, 1.0, 1.0)
+    """
+    values = list(values)
+    if not values:
+        raise ValueError("bootstrap_ci: no values")
+    stat = stat or (lambda v: sum(v) / len(v))
+    rng, n = random.Random(seed), len(values)
+    boots = sorted(stat([values[rng.randrange(n)] for _ in range(n)]) for _ in range(n_boot))
+    return stat(values), boots[int(0.025 * n_boot)], boots[int(0.975 * n_boot) - 1]
+
+
+@dataclass(frozen=True)
+class WinRate:
+    """A/B verdicts over the same prompts: B's wins, losses and ties, and B's win rate with ties
+    counted as half a win, with its bootstrap interval and the sign test on the non-tied items."""
+    wins: int
+    losses: int
+    ties: int
+    rate: float
+    ci: tuple[float, float]
+    p_value: float
+
+    def __str__(self) -> str:
+        return (f"win rate {self.rate:.0%} (95% CI {100 * self.ci[0]:.0f}–{100 * self.ci[1]:.0f}%; {self.wins} wins, "
+                f"{self.ties} ties, {self.losses} losses of {self.wins + self.ties + self.losses}; "
+                f"sign test p = {self.p_value:.2g})")
+
+
+def win_rate(verdicts: Sequence[str], *, seed: int = 0) -> WinRate:
+    """Win rate of B over A from per-prompt verdicts ``"B"`` (B wins), ``"A"`` or ``"tie"``.
+
+    >>> str(win_rate(["B"] * 6 + ["tie"] * 2 + ["A"] * 2))
+    'win rate 70% (95% CI 45–95%; 6 wins, 2 ties, 2 losses of 10; sign test p = 0.29)'
+    """
+    unknown = sorted(set(verdicts) - {"A", "B", "tie"})
+    if unknown:
+        raise ValueError(f"win_rate: verdicts must be 'A', 'B' or 'tie', got {unknown}")
+    points = [{"B": 1.0, "tie": 0.5, "A": 0.0}[v] for v in verdicts]
+    rate, lo, hi = bootstrap_ci(points, seed=seed)
+    c = Counter(verdicts)
+    return WinRate(c["B"], c["A"], c["tie"], rate, (lo, hi),
+                   _binomial_two_sided(min(c["A"], c["B"]), c["A"] + c["B"]))
+
+
+def mcnemar_sample_size(difference: float, discordant: float, *, alpha: float = 0.05,
+                        power: float = 0.8) -> int:
+    """Items needed for McNemar's test to detect an accuracy difference ``difference`` (e.g. 0.05)
+    with probability ``power`` when a fraction ``discordant`` of items (where exactly one model is
+    right) differ between the models (Connor 1987's normal approximation).
+
+    The difference is what you hope to see; the discordant fraction comes from a pilot run. Small
+    differences are expensive: n grows with 1 / difference².
+
+    >>> mcnemar_sample_size(0.10, 0.20)
+    155
+    """
+    d, pd = abs(difference), discordant
+    if not 0 < d <= pd <= 1:
+        raise ValueError(f"need 0 < difference ({difference}) <= discordant fraction ({discordant}) <= 1")
+    z_a, z_b = NormalDist().inv_cdf(1 - alpha / 2), NormalDist().inv_cdf(power)
+    return math.ceil((z_a * math.sqrt(pd) + z_b * math.sqrt(pd - d * d)) ** 2 / (d * d))
+
+
+def kappa(a: Sequence[Hashable], b: Sequence[Hashable]) -> float:
+    n = len(a)
+    observed = sum(x == y for x, y in zip(a, b)) / n
+    ca, cb = Counter(a), Counter(b)
+    expected = sum(ca[k] * cb[k] for k in ca) / (n * n)
+    return 1.0 if expected == 1 else (observed - expected) / (1 - expected)
+
+
+def cohen_kappa(a: Sequence[Hashable], b: Sequence[Hashable], *, n_boot: int = 2000,
+                seed: int = 0) -> tuple[float, float, float]:
+    """Cohen's κ of two raters' labels on the same items, with a 95% bootstrap interval.
+
+    κ = (observed agreement − chance agreement) / (1 − chance agreement), where chance agreement
+    is what two raters with these label frequencies would reach by guessing independently.
+    κ = 1: perfect; 0: no better than chance. A rater who always says "yes" agrees often with a
+    mostly-"yes" reference but gets κ = 0: that is why κ, not raw agreement, is reported.
+
+    >>> cohen_kappa(["y", "y", "n", "n"], ["y", "y", "n", "n"])[0]
+    1.0
+    """
+    if len(a) != len(b) or not a:
+        raise ValueError(f"cohen_kappa: {len(a)} vs {len(b)} labels; need the same, non-empty items")
+    pairs = list(zip(a, b))
+    est, lo, hi = bootstrap_ci(pairs, lambda p: kappa([x for x, _ in p], [y for _, y in p]),
+                               n_boot=n_boot, seed=seed)
+    return est, lo, hi

@@ -1,0 +1,141 @@
+"""The course cache: a directory per product, rebuilt when what it was built from changes.
+
+Everything the chapters hand to each other (the dequantized SmolLM2, the course base model, the
+SFT and aligned checkpoints) lives under ``FTLIB_HOME`` (default ``~/.cache/ftlib``), one
+directory per product. Each directory records in ``product.json`` the inputs it was built from
+(profile, seed, recipe, data hash, package versions); asking for it with other inputs rebuilds it.
+This module only stores; :mod:`ftlib.products.registry` knows the products by name and how to build them.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Callable
+
+_DONE = ".complete"
+RECORD = "product.json"
+PACKAGES = ("torch", "transformers", "tokenizers", "peft", "trl")
+
+
+def course_home() -> Path:
+    """Root of the course cache: ``$FTLIB_HOME`` or ``~/.cache/ftlib``."""
+    return Path(os.environ.get("FTLIB_HOME", Path.home() / ".cache" / "ftlib")).expanduser()
+
+
+def display_path(path: str | Path) -> str:
+    """A path as a learner should read it: ``$FTLIB_HOME/base-cpu-seed0``, not this machine's home.
+
+    >>> import os; os.environ["FTLIB_HOME"] = "/tmp/x"; display_path("/tmp/x/base-cpu-seed0")
+    '$FTLIB_HOME/base-cpu-seed0'
+    >>> display_path("/somewhere/else/model")
+    '…/else/model'
+    """
+    path = Path(path).resolve()
+    try:
+        return str(Path("$FTLIB_HOME") / path.relative_to(course_home().resolve()))
+    except ValueError:
+        return str(Path("…", *path.parts[-2:]))
+
+
+def product_name(kind: str, profile: str, seed: int) -> str:
+    """``product_name("base", "cpu", 0) == "base-cpu-seed0"``."""
+    return f"{kind}-{profile}-seed{seed}"
+
+
+def package_versions(packages=PACKAGES) -> dict[str, str]:
+    """Installed versions of the packages a build depends on (missing ones as ``"absent"``)."""
+    versions = {}
+    for name in packages:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+def file_hash(*paths: str | Path) -> str:
+    """sha256 over the bytes of ``paths`` (in order): the data a product was built from."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
+def read_record(directory: str | Path) -> dict | None:
+    """The ``product.json`` of a built product, or None if there is none."""
+    path = Path(directory) / RECORD
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def rows_hash(rows) -> str:
+    """sha256 of what a product was trained on: a tensor of token ids (its shape and values) or a
+    JSON-able value such as a list of texts or rows."""
+    digest = hashlib.sha256()
+    if hasattr(rows, "detach"):                                   # a torch tensor
+        array = rows.detach().cpu().contiguous().numpy()
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(array.tobytes())
+    else:
+        digest.update(json.dumps(rows, sort_keys=True, ensure_ascii=False).encode())
+    return digest.hexdigest()
+
+
+def _valid(final: Path, inputs: dict) -> bool:
+    return (final / _DONE).exists() and (read_record(final) or {}).get("inputs", {}) == inputs
+
+
+def cached(name: str, build: Callable[[Path], object], *, inputs: dict | None = None,
+           rebuild: bool = False) -> Path:
+    """Return ``course_home()/name``, first calling ``build(tmp_dir)`` if it is missing, was
+    built from other ``inputs`` (any JSON-able dict), or ``rebuild`` is set.
+
+    Safe to share between processes (two kernels, a cohort on one server):
+
+    - a product that is complete and current is returned without taking a lock, so a read-only
+      ``FTLIB_HOME`` works once everything in it is built;
+    - a build holds ``.<name>.lock`` (``filelock``); a second process asking for the same product
+      waits, then finds the first one's product and uses it instead of building again;
+    - the build writes into a temporary directory that replaces the old product only when it has
+      finished, so a crashed or interrupted build leaves no half-written product behind.
+
+    ``product.json`` records the inputs, what ``build`` returned if it is a dict (``built_with``:
+    the parameters and data a registry product was really built with) and the build time.
+    """
+    from filelock import FileLock
+
+    inputs = json.loads(json.dumps(inputs or {}))          # normalise (tuples -> lists)
+    final = course_home() / name
+    if not rebuild and _valid(final, inputs):
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    started_waiting = time.time()
+    with FileLock(str(final.with_name(f".{name}.lock"))):
+        # Built by another process while we waited (a rebuild asked before we waited counts too).
+        done = final / _DONE
+        if _valid(final, inputs) and (not rebuild or done.stat().st_mtime >= started_waiting):
+            return final
+        tmp = final.with_name(f".{name}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        start = time.perf_counter()
+        try:
+            made = build(tmp)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        record = {"name": name, "inputs": inputs,
+                  "built_with": json.loads(json.dumps(made)) if isinstance(made, dict) else None,
+                  "build_seconds": round(time.perf_counter() - start, 1)}
+        (tmp / RECORD).write_text(json.dumps(record, indent=1) + "\n")
+        (tmp / _DONE).write_text("ok\n")
+        old = final.with_name(f".{name}.old-{os.getpid()}")
+        if final.exists():
+            os.replace(final, old)                          # both renames are atomic on one filesystem
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    return final

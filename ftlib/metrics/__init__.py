@@ -1,0 +1,1 @@
+"""Metrics: exact match through the verifiers, perplexity, and the records a run leaves."""

@@ -1,0 +1,226 @@
+"""The course's products: what each checkpoint is built from, and how.
+
+Registered into :mod:`ftlib.products.registry` when :mod:`ftlib.products` is imported. Each
+builder is the chapter's own training function at the profile's budget; it saves the product and
+returns the rows it trained on, which the registry hashes into the product's record.
+
+| name               | chapter | built from                                   | data                          |
+|--------------------|---------|----------------------------------------------|-------------------------------|
+| ``course-base``    | 01      | random weights, pretrained                   | the corpus, cleaned           |
+| ``course-sft``     | 05      | ``course-base``, full SFT                    | task suite (train, val)       |
+| ``smollm2-sft-lora`` | 05    | SmolLM2-135M-Instruct + LoRA (TRL SFT)       | task suite (train, val)       |
+| ``course-rm``      | 06      | ``course-sft`` + score head (Bradley-Terry)  | preference pairs              |
+| ``course-ppo``     | 06      | ``course-sft``, PPO on verifier rewards      | task suite (val prompts)      |
+| ``course-grpo``    | 06      | ``course-sft``, GRPO (TRL) on verifier rewards | task suite (val prompts)    |
+| ``course-dpo``     | 07      | ``course-sft``, DPO (TRL)                    | preference pairs              |
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable
+
+from ftlib.products.registry import (COURSE_BASE, COURSE_DPO, COURSE_GRPO, COURSE_PPO, COURSE_RM, COURSE_SFT,
+                                     SMOLLM2, SMOLLM2_SFT_LORA, Product, register, resolve_model_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# course-base (chapter 01)
+# ---------------------------------------------------------------------------------------------
+def _base_recipe(profile: str) -> dict:
+    from ftlib.engine.models import TINY_CONFIGS
+    from ftlib.engine.pretrain import PRETRAIN_CONFIGS
+    return {"pretrain": asdict(PRETRAIN_CONFIGS[profile]), "model": asdict(TINY_CONFIGS[profile])}
+
+
+def _base_params(profile: str) -> dict:
+    from ftlib.cores.cleaning import NEAR_THRESHOLD
+    return {"near_threshold": NEAR_THRESHOLD}          # chapter 01's NEAR_THRESHOLD
+
+
+def build_course_base(out_dir, *, profile: str, seed: int, needs: dict, params: dict):
+    """Clean the corpus (chapter 01's pipeline at ``params["near_threshold"]``), then
+    :func:`ftlib.engine.pretrain.build_base_model`. Returns the token rows it trained on."""
+    from ftlib.cores.cleaning import clean
+    from ftlib.data import load_corpus
+    from ftlib.engine.pretrain import build_base_model
+    texts = [row["text"] for row in clean(load_corpus(), near_threshold=params["near_threshold"])[0]]
+    return build_base_model(out_dir, profile=profile, seed=seed, texts=texts)["train_rows"]
+
+
+register(Product(COURSE_BASE, "base", build_course_base, _base_recipe, data=("corpus_raw.jsonl",),
+                 params=_base_params))
+
+
+# ---------------------------------------------------------------------------------------------
+# course-sft and smollm2-sft-lora (chapter 05)
+# ---------------------------------------------------------------------------------------------
+def _sft_recipe(profile: str) -> dict:
+    from ftlib.engine.sft_data import chatml_template
+    from ftlib.engine.sft_train import SFT_RECIPES
+    return {"sft": asdict(SFT_RECIPES[profile]), "template": chatml_template()}
+
+
+def build_course_sft(out_dir, *, profile: str, seed: int, needs: dict, params: dict):
+    """The course base model (``needs["course-base"]``) after
+    :func:`ftlib.engine.sft_train.train_course_sft`, saved with its chat template. Returns the
+    ids of the task rows it trained on."""
+    from ftlib.data import FAMILIES, load_tasks
+    from ftlib.engine.models import from_pretrained, save_model
+    from ftlib.engine.sft_data import chatml_template, stop_ids
+    from ftlib.engine.sft_train import SFT_RECIPES, train_course_sft
+    from ftlib.metrics.exact_match import exact_match
+    model, tokenizer = from_pretrained(str(needs[COURSE_BASE]))
+    tokenizer.chat_template = chatml_template()
+    model.generation_config.eos_token_id = stop_ids(tokenizer)
+    recipe = SFT_RECIPES[profile]
+    probe = [r for f in FAMILIES for r in load_tasks("val", [f])[:recipe.track_n]]
+
+    def track(m) -> dict:                       # validation exact match per family, at every evaluation
+        return {f: a.value for f, a in exact_match(m, tokenizer, probe).by_family().items()}
+    history = train_course_sft(model, tokenizer, profile, seed, track=track)
+    save_model(model, tokenizer, out_dir, log_name="sft", log=history)
+    return [r["id"] for r in load_tasks("train")]
+
+
+register(Product(COURSE_SFT, "course-sft", build_course_sft, _sft_recipe,
+                 data=("tasks_train.jsonl", "tasks_val.jsonl", "corpus_raw.jsonl"), needs=(COURSE_BASE,)))
+
+
+def _lora_recipe(profile: str) -> dict:
+    from ftlib.engine.sft_data import SMOLLM2_SYSTEM, chatml_template
+    from ftlib.engine.sft_train import LORA_SFT_RECIPES
+    return {"lora_sft": asdict(LORA_SFT_RECIPES[profile]), "template": chatml_template(SMOLLM2_SYSTEM)}
+
+
+def build_smollm2_sft_lora(out_dir, *, profile: str, seed: int, needs: dict, params: dict):
+    """Find the families SmolLM2 fails on validation items, then LoRA-SFT it on their train rows
+    (TRL's ``SFTTrainer``). Saves the adapter, the tokenizer with the training template, and
+    ``lora_sft.json``. Returns the ids of the rows it trained on."""
+    from peft import LoraConfig
+
+    from ftlib.data import FAMILIES, load_tasks
+    from ftlib.engine.hardware import pick_device, seed_everything
+    from ftlib.engine.models import from_pretrained, quiet_transformers
+    from ftlib.engine.sft_data import SMOLLM2_SYSTEM, chatml_template
+    from ftlib.engine.sft_train import LORA_SFT_RECIPES, sft_trainer
+    from ftlib.metrics.exact_match import exact_match
+
+    recipe = LORA_SFT_RECIPES[profile]
+    model, tokenizer = from_pretrained(str(needs[SMOLLM2]), device=pick_device())
+    tokenizer.chat_template = chatml_template(SMOLLM2_SYSTEM)       # same text, plus generation markers
+    probe = [r for f in FAMILIES for r in load_tasks("val", [f])[:recipe.probe_n]]
+    before = exact_match(model, tokenizer, probe).by_family()
+    failing = [f for f, acc in before.items() if acc.value < 0.5] or list(before)
+    rows = [r for f in failing for r in load_tasks("train", [f])[:recipe.per_family]]
+    seed_everything(seed)
+    lora = LoraConfig(r=recipe.rank, lora_alpha=2 * recipe.rank, target_modules="all-linear", lora_dropout=0.0,
+                      task_type="CAUSAL_LM")
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = sft_trainer(model, tokenizer, rows, tmp, steps=recipe.steps, batch_size=recipe.batch_size,
+                              lr=recipe.lr, peft_config=lora, seed=seed)
+        trainer.train()
+    quiet_transformers()
+    trainer.model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    (Path(out_dir) / "lora_sft.json").write_text(json.dumps({
+        "failing_families": failing, "probe_before": {f: a.as_dict() for f, a in before.items()},
+        "log_history": trainer.state.log_history}))
+    return [r["id"] for r in rows]
+
+
+register(Product(SMOLLM2_SFT_LORA, "smollm2-sft-lora", build_smollm2_sft_lora, _lora_recipe,
+                 data=("tasks_train.jsonl", "tasks_val.jsonl"), needs=(SMOLLM2,), adapter=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# Chapter 06: the reward model and two RL policies, all from course-sft
+# ---------------------------------------------------------------------------------------------
+def _rm_recipe(profile: str) -> dict:
+    from ftlib.engine.reward import RM_RECIPES
+    return {"reward_model": asdict(RM_RECIPES[profile])}
+
+
+def build_course_rm(out_dir, *, profile: str, seed: int, needs: dict, params: dict):
+    """The ``course-sft`` checkpoint with a score head, trained with
+    :func:`ftlib.engine.reward.train_reward_model` on ``preferences_train.jsonl``."""
+    from ftlib.data import load_preferences
+    from ftlib.engine.models import save_model
+    from ftlib.engine.reward import RM_RECIPES, reward_model_from, train_reward_model
+    model, tokenizer = reward_model_from(str(needs[COURSE_SFT]))
+    pairs = load_preferences("train")
+    history = train_reward_model(model, tokenizer, pairs, RM_RECIPES[profile], seed=seed)
+    save_model(model, tokenizer, out_dir, log_name="reward_model", log=history)
+    return pairs
+
+
+def load_reward_model(name: str = COURSE_RM, *, profile: str | None = None, seed: int = 0):
+    """``(reward model, tokenizer)`` by course name (built if missing) or directory."""
+    from ftlib.engine.reward import reward_model_from
+    return reward_model_from(resolve_model_path(name, profile=profile, seed=seed))
+
+
+def _rl_recipe(kind: str) -> Callable[[str], dict]:
+    def recipe(profile: str) -> dict:
+        from ftlib.engine.rl_runs import GRPO_RECIPES, PPO_RECIPES, RL_FAMILIES
+        return {kind: asdict({"ppo": PPO_RECIPES, "grpo": GRPO_RECIPES}[kind][profile]), "families": list(RL_FAMILIES),
+                "reward": "verifier"}
+    return recipe
+
+
+def _build_rl(kind: str) -> Callable:
+    def build(out_dir, *, profile: str, seed: int, needs: dict, params: dict):
+        """``course-sft`` after PPO (:func:`ftlib.engine.rl_runs.run_ppo`) or GRPO
+        (:func:`ftlib.engine.rl_runs.run_grpo`) with the verifiers as reward."""
+        from ftlib.engine.models import from_pretrained, save_model
+        from ftlib.engine.reward import verifier_reward
+        from ftlib.engine.rl_runs import GRPO_RECIPES, PPO_RECIPES, rl_rows, run_grpo, run_ppo
+        model, tokenizer = from_pretrained(str(needs[COURSE_SFT]))
+        rows = rl_rows(seed=seed)
+        if kind == "ppo":
+            history = run_ppo(model, tokenizer, rows, verifier_reward(rows), PPO_RECIPES[profile], seed=seed)
+        else:
+            history = run_grpo(model, tokenizer, rows, {"verifier": verifier_reward(rows)}, GRPO_RECIPES[profile],
+                               seed=seed)
+        save_model(model, tokenizer, out_dir, log_name=kind, log=history)
+        return [r["id"] for r in rows]
+    build.__name__ = f"build_course_{kind}"
+    return build
+
+
+build_course_ppo, build_course_grpo = _build_rl("ppo"), _build_rl("grpo")
+register(Product(COURSE_RM, "course-rm", build_course_rm, _rm_recipe, data=("preferences_train.jsonl",),
+                 needs=(COURSE_SFT,)))
+register(Product(COURSE_PPO, "course-ppo", build_course_ppo, _rl_recipe("ppo"), data=("tasks_val.jsonl",),
+                 needs=(COURSE_SFT,)))
+register(Product(COURSE_GRPO, "course-grpo", build_course_grpo, _rl_recipe("grpo"), data=("tasks_val.jsonl",),
+                 needs=(COURSE_SFT,)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Chapter 07: DPO from course-sft on the preference pairs
+# ---------------------------------------------------------------------------------------------
+def _dpo_recipe(profile: str) -> dict:
+    from ftlib.engine.dpo import DPO_RECIPES
+    return {"dpo": asdict(DPO_RECIPES[profile])}
+
+
+def build_course_dpo(out_dir, *, profile: str, seed: int, needs: dict, params: dict):
+    """``course-sft`` after DPO (:data:`ftlib.engine.dpo.DPO_RECIPES`) on ``preferences_train.jsonl``,
+    against a frozen copy of itself."""
+    from ftlib.data import load_preferences
+    from ftlib.engine.dpo import DPO_RECIPES, dpo_trainer
+    from ftlib.engine.models import from_pretrained, save_model
+    model, tokenizer = from_pretrained(str(needs[COURSE_SFT]))
+    pairs = load_preferences("train")
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = dpo_trainer(model, tokenizer, pairs, DPO_RECIPES[profile], tmp, seed=seed)
+        trainer.train()
+    save_model(model, tokenizer, out_dir, log_name="dpo", log=trainer.state.log_history)
+    return pairs
+
+
+register(Product(COURSE_DPO, "course-dpo", build_course_dpo, _dpo_recipe, data=("preferences_train.jsonl",),
+                 needs=(COURSE_SFT,)))

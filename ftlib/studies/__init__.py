@@ -1,0 +1,1 @@
+"""Studies on top of the products: lm-eval harness, LLM-as-judge, RAG, human evaluation."""
