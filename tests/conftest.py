@@ -1,4 +1,4 @@
-"""Fixtures shared by the tests of the chat-model modules (sft_runs, reward, rl, dpo)."""
+"""Fixtures shared by the tests of the chat-model modules (sft_train, reward, rl_runs, dpo)."""
 import pytest
 import torch
 

@@ -50,9 +50,9 @@ def test_dpo_loss_checker_asks_for_ln2_where_policy_is_reference(capsys):
 
 
 def test_dpo_loss_checker_matches_the_library_on_its_ln2_case():
-    from ftlib.course.exercises.ch07_dpo import _dpo_cases
+    from ftlib.course.exercises.ch07_dpo import dpo_cases
     from ftlib.cores.losses import dpo_loss
-    cases = list(_dpo_cases())
+    cases = list(dpo_cases())
     assert len({beta for *_, beta in cases}) >= 3
     same = [c for c in cases if torch.equal(c[0], c[2]) and torch.equal(c[1], c[3])]
     assert same and all(math.isclose(dpo_loss(*c[:4], beta=c[4])["loss"].item(), math.log(2), abs_tol=1e-6)

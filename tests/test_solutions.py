@@ -8,6 +8,8 @@
 
 Wrong answers are rejected in tests/test_exercises*.py, so a checker that accepts anything fails
 one of the two."""
+import ast
+
 import nbformat
 import pytest
 
@@ -40,6 +42,36 @@ def test_both_versions_notebook_replays_each_exercise_with_its_solution_after_it
                                               "answer = 42", "check('00.a', answer)", "print(answer)"]
     assert [REPLAY in c.metadata.get("tags", []) for c in both.cells] == [False, False, False, True, True, False]
     assert len(nb.cells) == 4                                                # the learner notebook is unchanged
+
+
+def _bound(source: str) -> set[str]:
+    """The names a cell binds at its top level (functions, classes, assignments)."""
+    names = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+    return names
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_no_cell_needs_what_an_exercise_defines(chapter):
+    """The learner's notebook, stubs and all, runs top to bottom: apart from its checker, no later
+    cell uses a name an exercise cell defines (the run in the test below has the solutions in place
+    after each exercise, so it could not see such a dependency)."""
+    exercise_names, leaks = set(), []
+    for i, cell in enumerate(nbformat.read(NOTEBOOKS_DIR / f"{chapter}.ipynb", as_version=4).cells):
+        tags = cell.metadata.get("tags", [])
+        if cell.cell_type != "code" or "checker" in tags:
+            continue
+        if "exercise" in tags:
+            exercise_names |= _bound(cell.source)
+            continue
+        used = {n.id for n in ast.walk(ast.parse(cell.source)) if isinstance(n, ast.Name)}
+        leaks += [f"cell {i} uses {name}" for name in sorted(used & exercise_names)]
+    assert not leaks, leaks
 
 
 def _text(cell) -> str:

@@ -12,7 +12,7 @@ from ftlib.course.exercises.core import call_answer, id_set_problem
 IGNORE = -100  # the label of a position that does not count, as ftlib.cores.losses.IGNORE
 
 
-def _dpo_cases():
+def dpo_cases():
     """(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta), sequence log-probs each (B,).
 
     β = 0.1 on a random batch first: every mistake shows there. Then policy == reference (loss ln 2).
@@ -61,7 +61,7 @@ def _dpo_loss(answer, **context) -> tuple[bool, str]:
     import torch
     import torch.nn.functional as F
     from ftlib.cores.losses import dpo_loss
-    for pc, pr, rc, rr, beta in _dpo_cases():
+    for pc, pr, rc, rr, beta in dpo_cases():
         got, hint = call_answer(answer, "my_dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta)",
                           pc.clone(), pr.clone(), rc.clone(), rr.clone(), beta)
         if hint:

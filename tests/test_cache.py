@@ -90,3 +90,17 @@ def test_a_rebuild_replaces_the_product_only_when_the_new_one_is_complete(tmp_pa
         cached("thing", broken, inputs={"a": 2})
     assert (first / "w.txt").read_text() == "old"               # the old product is untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == [".thing.lock", "thing"]
+
+
+def test_a_complete_current_product_is_returned_without_taking_the_lock(tmp_path, monkeypatch):
+    """What makes a read-only shared FTLIB_HOME work: reading never needs to write a lock file."""
+    import filelock
+    monkeypatch.setenv("FTLIB_HOME", str(tmp_path))
+    built = cached("thing", lambda out: (out / "w.txt").write_text("w"), inputs={"a": 1})
+
+    def no_lock(*args, **kwargs):
+        raise PermissionError("read-only FTLIB_HOME")
+    monkeypatch.setattr(filelock, "FileLock", no_lock)
+    assert cached("thing", lambda out: None, inputs={"a": 1}) == built
+    with pytest.raises(PermissionError):                     # a build, by contrast, needs to write
+        cached("thing", lambda out: None, inputs={"a": 2})
