@@ -46,7 +46,7 @@ setup() {
 }
 
 # OpenMP threads sleep instead of spinning while they wait: on shared cores spinning made torch
-# several times slower (see ftlib/hardware.py). Set OMP_WAIT_POLICY=ACTIVE on a dedicated machine.
+# several times slower (see ftlib/engine/hardware.py). Set OMP_WAIT_POLICY=ACTIVE on a dedicated machine.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 
 cmd=${1:-}

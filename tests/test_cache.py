@@ -104,3 +104,37 @@ def test_a_complete_current_product_is_returned_without_taking_the_lock(tmp_path
     assert cached("thing", lambda out: None, inputs={"a": 1}) == built
     with pytest.raises(PermissionError):                     # a build, by contrast, needs to write
         cached("thing", lambda out: None, inputs={"a": 2})
+
+
+_SAVER = """
+import os, sys, time
+from ftlib.engine.cache import cached
+
+def build(out):
+    (out / "weights.txt").write_text(sys.argv[1])
+    time.sleep(float(sys.argv[2]))
+
+path = cached("shared", build, inputs={"recipe": 1}, rebuild=sys.argv[1] == "saved")
+print((path / "weights.txt").read_text())
+"""
+
+
+def test_a_rebuild_that_waited_for_another_build_still_stores_its_own_product(tmp_path):
+    """What save_product relies on: rebuild=True replaces the product even when another process
+    finished a build of it while this one waited for the lock."""
+    import os
+    import subprocess
+    import sys
+    import time
+    env = {**os.environ, "FTLIB_HOME": str(tmp_path / "home")}
+    builder = subprocess.Popen([sys.executable, "-c", _SAVER, "built", "2.0"], env=env, stdout=subprocess.PIPE,
+                               text=True)
+    deadline = time.time() + 60
+    while not list((tmp_path / "home").glob(".shared.tmp-*")):              # the builder holds the lock
+        assert time.time() < deadline and builder.poll() is None, "the builder never started building"
+        time.sleep(0.05)
+    saver = subprocess.run([sys.executable, "-c", _SAVER, "saved", "0"], env=env, capture_output=True, text=True,
+                           timeout=120)
+    assert builder.communicate(timeout=120)[0].strip() == "built"
+    assert saver.stdout.strip() == "saved"
+    assert (tmp_path / "home" / "shared" / "weights.txt").read_text() == "saved"

@@ -85,14 +85,19 @@ def rows_hash(rows) -> str:
     return digest.hexdigest()
 
 
-def _valid(final: Path, inputs: dict) -> bool:
-    return (final / _DONE).exists() and (read_record(final) or {}).get("inputs", {}) == inputs
+def _valid(final: Path, inputs: dict, accept: Callable[[dict], bool] | None) -> bool:
+    if not (final / _DONE).exists():
+        return False
+    record = read_record(final) or {}
+    return record.get("inputs", {}) == inputs and (accept is None or accept(record))
 
 
 def cached(name: str, build: Callable[[Path], object], *, inputs: dict | None = None,
-           rebuild: bool = False) -> Path:
+           rebuild: bool = False, accept: Callable[[dict], bool] | None = None) -> Path:
     """Return ``course_home()/name``, first calling ``build(tmp_dir)`` if it is missing, was
-    built from other ``inputs`` (any JSON-able dict), or ``rebuild`` is set.
+    built from other ``inputs`` (any JSON-able dict), ``accept(record)`` says no (e.g. it was built
+    with other parameters), or ``rebuild`` is set (then ``build`` always runs: its product replaces
+    whatever is there).
 
     Safe to share between processes (two kernels, a cohort on one server):
 
@@ -101,7 +106,12 @@ def cached(name: str, build: Callable[[Path], object], *, inputs: dict | None = 
     - a build holds ``.<name>.lock`` (``filelock``); a second process asking for the same product
       waits, then finds the first one's product and uses it instead of building again;
     - the build writes into a temporary directory that replaces the old product only when it has
-      finished, so a crashed or interrupted build leaves no half-written product behind.
+      finished, so a crashed or interrupted build leaves no half-written product behind (and what a
+      killed build left is removed by the next one).
+
+    Not covered: a process that is reading a product's files at the moment another one replaces
+    it (a rebuild) can read some files of each. Rebuilds happen when inputs change or on request;
+    a shared, read-only ``FTLIB_HOME`` has none.
 
     ``product.json`` records the inputs, what ``build`` returned if it is a dict (``built_with``:
     the parameters and data a registry product was really built with) and the build time.
@@ -110,29 +120,29 @@ def cached(name: str, build: Callable[[Path], object], *, inputs: dict | None = 
 
     inputs = json.loads(json.dumps(inputs or {}))          # normalise (tuples -> lists)
     final = course_home() / name
-    if not rebuild and _valid(final, inputs):
+    if not rebuild and _valid(final, inputs, accept):
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
-    started_waiting = time.time()
     with FileLock(str(final.with_name(f".{name}.lock"))):
-        # Built by another process while we waited (a rebuild asked before we waited counts too).
-        done = final / _DONE
-        if _valid(final, inputs) and (not rebuild or done.stat().st_mtime >= started_waiting):
+        if not rebuild and _valid(final, inputs, accept):   # built by another process while we waited
             return final
+        for left in final.parent.glob(f".{name}.tmp-*"):  # what a killed build left behind
+            shutil.rmtree(left, ignore_errors=True)
+        for left in final.parent.glob(f".{name}.old-*"):
+            shutil.rmtree(left, ignore_errors=True)
         tmp = final.with_name(f".{name}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         start = time.perf_counter()
         try:
             made = build(tmp)
+            record = {"name": name, "inputs": inputs,
+                      "built_with": json.loads(json.dumps(made)) if isinstance(made, dict) else None,
+                      "build_seconds": round(time.perf_counter() - start, 1)}
+            (tmp / RECORD).write_text(json.dumps(record, indent=1) + "\n")
+            (tmp / _DONE).write_text("ok\n")
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        record = {"name": name, "inputs": inputs,
-                  "built_with": json.loads(json.dumps(made)) if isinstance(made, dict) else None,
-                  "build_seconds": round(time.perf_counter() - start, 1)}
-        (tmp / RECORD).write_text(json.dumps(record, indent=1) + "\n")
-        (tmp / _DONE).write_text("ok\n")
         old = final.with_name(f".{name}.old-{os.getpid()}")
         if final.exists():
             os.replace(final, old)                          # both renames are atomic on one filesystem

@@ -102,14 +102,16 @@ def split_documents(texts: list[str], val_fraction: float, seed: int) -> tuple[l
     return [texts[i] for i in order[n_val:]], [texts[i] for i in order[:n_val]]
 
 
-def documents(profile: str, seed: int = 0, texts: list[str] | None = None) -> tuple[list[str], list[str]]:
+def documents(profile: str, seed: int = 0, texts: list[str] | None = None,
+              near_threshold: float | None = None) -> tuple[list[str], list[str]]:
     """The base model's (train, validation) documents; ``texts`` defaults to the generated corpus
-    cleaned by chapter 01's pipeline (filters, dedup, PII masked). Later chapters measure
-    forgetting on the validation documents, which no model has trained on."""
+    cleaned by chapter 01's pipeline (filters, dedup at ``near_threshold``, default
+    :data:`ftlib.cores.cleaning.NEAR_THRESHOLD`, PII masked). Later chapters measure forgetting on
+    the validation documents, which no model has trained on."""
     if texts is None:
-        from ftlib.cores.cleaning import clean
+        from ftlib.cores.cleaning import NEAR_THRESHOLD, clean
         from ftlib.data import load_corpus
-        texts = [row["text"] for row in clean(load_corpus())[0]]
+        texts = [row["text"] for row in clean(load_corpus(), near_threshold=near_threshold or NEAR_THRESHOLD)[0]]
     return split_documents(texts, PRETRAIN_CONFIGS[profile].val_fraction, seed)
 
 
@@ -180,11 +182,11 @@ def save_base_model(out_dir: str | Path, model, tokenizer, history: dict, *, pro
 
 
 def build_base_model(out_dir: str | Path, *, profile: str, seed: int = 0,
-                     texts: list[str] | None = None, progress: bool = True) -> dict:
+                     texts: list[str] | None = None, steps: int | None = None, progress: bool = True) -> dict:
     """Pretrain the course base model for ``profile`` and save it in ``out_dir``.
 
     ``texts`` defaults to the generated corpus cleaned by :func:`ftlib.cores.cleaning.clean` (chapter 01's
-    pipeline, PII masked). Returns the training history plus ``val_loss`` (also written to
+    pipeline, PII masked); ``steps`` defaults to the profile's. Returns the training history plus ``val_loss`` (also written to
     ``out_dir/pretrain.json``) and ``train_rows``, the token rows it trained on.
     """
     from ftlib.engine.train import train
@@ -192,7 +194,7 @@ def build_base_model(out_dir: str | Path, *, profile: str, seed: int = 0,
     data = prepare_data(profile, seed, texts)
     model = init_model(profile, data["tokenizer"], seed)
     get_batch = batch_fn(data["train_rows"], PRETRAIN_CONFIGS[profile].batch_size, seed)
-    history = train(model, get_batch, train_config(profile),
+    history = train(model, get_batch, train_config(profile, **({"steps": steps} if steps else {})),
                     evaluate=lambda m: mean_loss(m, data["val_rows"]), progress=progress)
     history = save_base_model(out_dir, model, data["tokenizer"], history, profile=profile, seed=seed)
     history["train_rows"] = data["train_rows"]          # what it trained on (the registry hashes it)

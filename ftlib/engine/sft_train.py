@@ -97,14 +97,15 @@ def examples_loss(model, examples: list[Encoded], pad_token_id: int, batch_size:
     return total / max(1, count)
 
 
-def course_sft_data(tokenizer, profile: str, seed: int = 0) -> dict:
+def course_sft_data(tokenizer, profile: str, seed: int = 0, near_threshold: float | None = None) -> dict:
     """Everything the course-sft recipe trains on: train-task examples, general corpus chunks
-    (the course base model's own training documents), and validation-task examples."""
+    (the course base model's own training documents: give the ``near_threshold`` it was cleaned
+    with if not the default), and validation-task examples."""
     from ftlib.data import load_tasks
     from ftlib.engine.pretrain import documents
 
     recipe, template = SFT_RECIPES[profile], chatml_template()
-    texts = documents(profile, seed)[0] if recipe.replay > 0 else []
+    texts = documents(profile, seed, near_threshold=near_threshold)[0] if recipe.replay > 0 else []
     return {"template": template,
             "train": task_examples(tokenizer, load_tasks("train"), template=template, max_length=recipe.row_len),
             "val": task_examples(tokenizer, load_tasks("val"), template=template, max_length=recipe.row_len),

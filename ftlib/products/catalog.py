@@ -37,17 +37,20 @@ def _base_recipe(profile: str) -> dict:
 
 def _base_params(profile: str) -> dict:
     from ftlib.cores.cleaning import NEAR_THRESHOLD
-    return {"near_threshold": NEAR_THRESHOLD}          # chapter 01's NEAR_THRESHOLD
+    from ftlib.engine.pretrain import PRETRAIN_CONFIGS
+    return {"near_threshold": NEAR_THRESHOLD,           # chapter 01's NEAR_THRESHOLD
+            "steps": PRETRAIN_CONFIGS[profile].steps}   # the optimiser steps it pretrains for
 
 
 def build_course_base(out_dir, *, profile: str, seed: int, needs: dict, params: dict):
     """Clean the corpus (chapter 01's pipeline at ``params["near_threshold"]``), then
-    :func:`ftlib.engine.pretrain.build_base_model`. Returns the token rows it trained on."""
+    :func:`ftlib.engine.pretrain.build_base_model` for ``params["steps"]``. Returns the token rows
+    it trained on."""
     from ftlib.cores.cleaning import clean
     from ftlib.data import load_corpus
     from ftlib.engine.pretrain import build_base_model
     texts = [row["text"] for row in clean(load_corpus(), near_threshold=params["near_threshold"])[0]]
-    return build_base_model(out_dir, profile=profile, seed=seed, texts=texts)["train_rows"]
+    return build_base_model(out_dir, profile=profile, seed=seed, texts=texts, steps=params["steps"])["train_rows"]
 
 
 register(Product(COURSE_BASE, "base", build_course_base, _base_recipe, data=("corpus_raw.jsonl",),
@@ -70,7 +73,8 @@ def build_course_sft(out_dir, *, profile: str, seed: int, needs: dict, params: d
     from ftlib.data import FAMILIES, load_tasks
     from ftlib.engine.models import from_pretrained, save_model
     from ftlib.engine.sft_data import chatml_template, stop_ids
-    from ftlib.engine.sft_train import SFT_RECIPES, train_course_sft
+    from ftlib.engine.cache import read_record
+    from ftlib.engine.sft_train import SFT_RECIPES, course_sft_data, train_course_sft
     from ftlib.metrics.exact_match import exact_match
     model, tokenizer = from_pretrained(str(needs[COURSE_BASE]))
     tokenizer.chat_template = chatml_template()
@@ -80,7 +84,10 @@ def build_course_sft(out_dir, *, profile: str, seed: int, needs: dict, params: d
 
     def track(m) -> dict:                       # validation exact match per family, at every evaluation
         return {f: a.value for f, a in exact_match(m, tokenizer, probe).by_family().items()}
-    history = train_course_sft(model, tokenizer, profile, seed, track=track)
+    # Replay the documents the base model was trained on, cleaned as it was (chapter 01's threshold).
+    base_params = ((read_record(needs[COURSE_BASE]) or {}).get("built_with") or {}).get("params") or {}
+    data = course_sft_data(tokenizer, profile, seed, near_threshold=base_params.get("near_threshold"))
+    history = train_course_sft(model, tokenizer, profile, seed, data=data, track=track)
     save_model(model, tokenizer, out_dir, log_name="sft", log=history)
     return [r["id"] for r in load_tasks("train")]
 

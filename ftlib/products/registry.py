@@ -20,6 +20,7 @@ Anything that is not a registered name is a local directory or a hub id.
 """
 from __future__ import annotations
 
+import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,9 +79,24 @@ def inputs(name: str, *, profile: str | None = None, seed: int = 0, needs: dict 
     product, profile = PRODUCTS[name], resolve(profile).name
     needs = needs or {n: model_dir(n, profile=profile, seed=seed) for n in product.needs}
     return {"profile": profile, "seed": seed, "recipe": product.recipe(profile),
+            "default_params": _plain(product.params(profile)),
             "data": {f: file_hash(DATA_DIR / f) for f in product.data},
             "packages": package_versions(),
             "needs": {n: _need_record(needs[n]) for n in product.needs}}
+
+
+def _plain(value):
+    """``value`` as it reads back from JSON (tuples become lists), so comparisons with records hold."""
+    return json.loads(json.dumps(value))
+
+
+def _directory(name: str, profile: str, seed: int) -> Path:
+    """Where product ``name`` lives in the cache, built or not."""
+    if name == SMOLLM2:
+        from ftlib.engine.models import smollm2_dir
+        return smollm2_dir()
+    from ftlib.engine.cache import course_home
+    return course_home() / f"{PRODUCTS[name].directory}-{profile}-seed{seed}"
 
 
 def full_params(name: str, profile: str, params: dict | None) -> dict:
@@ -90,7 +106,7 @@ def full_params(name: str, profile: str, params: dict | None) -> dict:
     if unknown:
         raise KeyError(f"{name} has no parameter {', '.join(map(repr, unknown))}: "
                        f"it takes {', '.join(defaults) or 'none'}")
-    return {**defaults, **(params or {})}
+    return _plain({**defaults, **(params or {})})
 
 
 def built_with(params: dict, rows=None) -> dict:
@@ -102,7 +118,7 @@ def non_default(name: str, directory: str | Path, profile: str) -> dict:
     """``{parameter: (built with, default)}`` for each parameter of a built product that differs
     from its default (empty for a standard product)."""
     used = ((read_record(directory) or {}).get("built_with") or {}).get("params") or {}
-    defaults = PRODUCTS[name].params(profile)
+    defaults = _plain(PRODUCTS[name].params(profile))
     return {k: (used[k], v) for k, v in defaults.items() if k in used and used[k] != v}
 
 
@@ -123,17 +139,15 @@ def model_dir(name: str, *, profile: str | None = None, seed: int = 0, rebuild: 
     product, profile = PRODUCTS[name], resolve(profile).name
     wanted = full_params(name, profile, params)
     needs = {n: model_dir(n, profile=profile, seed=seed) for n in product.needs}
-    directory_name = f"{product.directory}-{profile}-seed{seed}"
-    if params is not None and not rebuild:
-        from ftlib.engine.cache import course_home
-        record = read_record(course_home() / directory_name) or {}
-        rebuild = (record.get("built_with") or {}).get("params") != wanted
 
     def build(out: Path) -> dict:
         rows = product.build(out, profile=profile, seed=seed, needs=needs, params=wanted)
         return built_with(wanted, rows)
-    path = cached(directory_name, build, inputs=inputs(name, profile=profile, seed=seed, needs=needs),
-                  rebuild=rebuild)
+
+    def built_as_wanted(record: dict) -> bool:          # a variant asked for must be that variant
+        return params is None or (record.get("built_with") or {}).get("params") == wanted
+    path = cached(_directory(name, profile, seed).name, build, rebuild=rebuild, accept=built_as_wanted,
+                  inputs=inputs(name, profile=profile, seed=seed, needs=needs))
     changed = non_default(name, path, profile)
     if changed and params is None:
         said = ", ".join(f"{k}={used!r} (default {default!r})" for k, (used, default) in changed.items())
@@ -184,14 +198,21 @@ def save_product(name: str, write: Callable[[Path], object], *, profile: str | N
     ``params`` are the product's parameters the notebook used (the defaults where not given) and
     ``rows`` what it trained on (token rows or texts; hashed): both go into the record, so a
     product trained on other data is recorded as such and what depends on it is rebuilt."""
-    product, profile = PRODUCTS[name], resolve(profile).name
+    profile = resolve(profile).name
     used = full_params(name, profile, params)
+    # The needed products as they are in the cache now: the ones the notebook trained from. Not
+    # model_dir, which could build or rebuild one in the middle of storing this product.
+    needs = {n: _directory(n, profile, seed) for n in PRODUCTS[name].needs}
+    missing = [n for n, d in needs.items() if read_record(d) is None and n != SMOLLM2]
+    if missing:
+        raise FileNotFoundError(f"save_product({name!r}): {', '.join(missing)} is not in the cache; "
+                                "load it by name first (it is what this product is built from)")
 
     def store(out: Path) -> dict:
         write(out)
         return built_with(used, rows)
-    return cached(f"{product.directory}-{profile}-seed{seed}", store,
-                  inputs=inputs(name, profile=profile, seed=seed), rebuild=True)
+    return cached(_directory(name, profile, seed).name, store, rebuild=True,
+                  inputs=inputs(name, profile=profile, seed=seed, needs=needs))
 
 
 def build_record(name: str, *, profile: str | None = None, seed: int = 0) -> dict:
