@@ -140,12 +140,19 @@ def test_choose_threshold_prefers_recall_then_the_safer_threshold():
         choose_threshold(sweep[:1])
 
 
-def test_the_pipeline_and_the_base_model_use_one_threshold():
+def test_the_pipeline_and_the_base_model_use_one_threshold(monkeypatch):
     import inspect
+
+    from ftlib.engine.pretrain import documents
+    from ftlib.products.registry import PRODUCTS
     assert inspect.signature(clean).parameters["near_threshold"].default == NEAR_THRESHOLD
     assert inspect.signature(near_dedup).parameters["threshold"].default == NEAR_THRESHOLD
-    import ftlib.engine.pretrain
-    assert "clean(load_corpus())" in inspect.getsource(ftlib.engine.pretrain.documents)  # the default, no override
+    assert PRODUCTS["course-base"].params("cpu")["near_threshold"] == NEAR_THRESHOLD   # what the builder cleans at
+    used = []
+    monkeypatch.setattr(cleaning, "clean", lambda corpus, near_threshold: used.append(near_threshold) or ([], []))
+    documents("smoke", 0)                                      # the later chapters' documents, by default
+    documents("smoke", 0, near_threshold=0.5)                  # those of a base cleaned at another threshold
+    assert used == [NEAR_THRESHOLD, 0.5]
 
 
 # ---- the pipeline on the real corpus, against the planted labels -------------------------------
