@@ -126,10 +126,9 @@ def cached(name: str, build: Callable[[Path], object], *, inputs: dict | None = 
     with FileLock(str(final.with_name(f".{name}.lock"))):
         if not rebuild and _valid(final, inputs, accept):   # built by another process while we waited
             return final
-        for left in final.parent.glob(f".{name}.tmp-*"):  # what a killed build left behind
-            shutil.rmtree(left, ignore_errors=True)
-        for left in final.parent.glob(f".{name}.old-*"):
-            shutil.rmtree(left, ignore_errors=True)
+        for kind in ("tmp", "old"):                         # what a killed build left behind
+            for left in final.parent.glob(f".{name}.{kind}-*"):
+                shutil.rmtree(left, ignore_errors=True)
         tmp = final.with_name(f".{name}.tmp-{os.getpid()}")
         tmp.mkdir(parents=True)
         start = time.perf_counter()

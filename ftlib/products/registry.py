@@ -29,7 +29,8 @@ from typing import Callable
 import torch
 
 from ftlib.data import DATA_DIR
-from ftlib.engine.cache import cached, file_hash, package_versions, read_record, rows_hash
+from ftlib.engine.cache import (cached, course_home, file_hash, package_versions, product_name, read_record,
+                               rows_hash)
 from ftlib.engine.profiles import resolve
 
 SMOLLM2 = "smollm2-135m"
@@ -95,8 +96,7 @@ def _directory(name: str, profile: str, seed: int) -> Path:
     if name == SMOLLM2:
         from ftlib.engine.models import smollm2_dir
         return smollm2_dir()
-    from ftlib.engine.cache import course_home
-    return course_home() / f"{PRODUCTS[name].directory}-{profile}-seed{seed}"
+    return course_home() / product_name(PRODUCTS[name].directory, profile, seed)
 
 
 def full_params(name: str, profile: str, params: dict | None) -> dict:
