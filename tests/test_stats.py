@@ -6,7 +6,8 @@ from scipy.stats import binomtest
 from sklearn.metrics import cohen_kappa_score
 
 from ftlib.cores import stats
-from ftlib.cores.stats import bootstrap_ci, cohen_kappa, mcnemar, mcnemar_sample_size, sign_test, win_rate
+from ftlib.cores.stats import (bootstrap_ci, clopper_pearson, cohen_kappa, compare, mcnemar, mcnemar_sample_size,
+                              paired_bootstrap, paired_difference, sign_test, signed_percent, win_rate)
 
 
 def test_doctests():
@@ -89,3 +90,43 @@ def test_cohen_kappa_equals_sklearn_and_is_zero_for_a_rater_who_always_says_yes(
     assert cohen_kappa(labels, [1, 2, 3, 1, 2, 3, 2, 1])[0] == pytest.approx(cohen_kappa_score(labels, [1, 2, 3, 1, 2, 3, 2, 1]))
     with pytest.raises(ValueError, match="same"):
         cohen_kappa(["y"], ["y", "n"])
+
+
+def test_paired_interval_agrees_with_mcnemar_where_a_bootstrap_does_not():
+    # 4 items only B gets right, none only A gets right, of 30: McNemar p = 0.125
+    a = [False] * 4 + [True] * 10 + [False] * 16
+    b = [True] * 4 + [True] * 10 + [False] * 16
+    d = paired_difference(a, b)
+    assert (d.only_a, d.only_b, d.p_value) == (0, 4, 0.125)
+    assert d.low < 0 < d.high and d.value == pytest.approx(4 / 30)
+    assert paired_bootstrap(a, b)[1] > 0                  # the bootstrap interval excludes 0: it disagrees
+    sentence = compare(a, b, "base", "tuned")
+    assert "not distinguishable at this n" in sentence and "CI -3% to +13%" in sentence
+
+
+def test_paired_interval_excludes_zero_exactly_when_p_is_below_005():
+    rng = random.Random(0)
+    for _ in range(300):
+        n = rng.randint(5, 80)
+        a = [rng.random() < 0.5 for _ in range(n)]
+        b = [x if rng.random() < 0.6 else rng.random() < rng.random() for x in a]
+        d = paired_difference(a, b)
+        assert (d.low > 0 or d.high < 0) == (d.p_value < 0.05), (d, n)
+        assert d.low <= d.value <= d.high
+
+
+def test_clopper_pearson_matches_the_beta_quantiles():
+    from scipy.stats import beta
+    for k, m in [(0, 10), (3, 10), (10, 10), (17, 40), (1, 1)]:
+        lo, hi = clopper_pearson(k, m)
+        want_lo = beta.ppf(0.025, k, m - k + 1) if k else 0.0
+        want_hi = beta.ppf(0.975, k + 1, m - k) if k < m else 1.0
+        assert (lo, hi) == (pytest.approx(want_lo, abs=1e-9), pytest.approx(want_hi, abs=1e-9))
+
+
+def test_a_difference_that_rounds_to_zero_is_never_printed_negative():
+    a = [True] * 150 + [False] * 850 + [True]
+    b = [True] * 150 + [False] * 850 + [False]            # -0.1%: rounds to zero
+    sentence = compare(a, b)
+    assert "-0%" not in sentence and "difference 0%" in sentence
+    assert signed_percent(-0.004) == "0%" and signed_percent(-0.006) == "-1%"

@@ -10,8 +10,9 @@ Two models on the *same* items (always compare paired):
 
 - :func:`mcnemar` (right/wrong per item) and :func:`sign_test` (better/worse/tie per item): exact
   binomial tests on the items where the two differ.
-- :func:`paired_bootstrap`: the mean difference with its interval; :func:`compare` says it in one
-  sentence.
+- :func:`paired_difference`: the accuracy difference with an exact interval that agrees with
+  McNemar's test; :func:`compare` says it in one sentence. :func:`paired_bootstrap` gives the mean
+  difference of any per-item score with a bootstrap interval (unreliable when few items differ).
 - :func:`win_rate`: A/B verdicts with ties, ties counted half.
 - :func:`mcnemar_sample_size`: how many items a difference of a given size needs.
 
@@ -107,19 +108,96 @@ def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, n_boot: int = 10
     return bootstrap_ci([float(y) - float(x) for x, y in zip(a, b)], n_boot=n_boot, seed=seed)
 
 
+def _binomial_tail(k: int, m: int, p: float, upper: bool) -> float:
+    """P(X >= k) if ``upper`` else P(X <= k), for X ~ Binomial(m, p) (summed in logs: m may be large)."""
+    if p <= 0.0:
+        return float(not upper or k <= 0)
+    if p >= 1.0:
+        return float(upper or k >= m)
+    terms = range(k, m + 1) if upper else range(0, k + 1)
+    lp, lq = math.log(p), math.log1p(-p)
+    return sum(math.exp(math.lgamma(m + 1) - math.lgamma(i + 1) - math.lgamma(m - i + 1) + i * lp + (m - i) * lq)
+               for i in terms)
+
+
+def clopper_pearson(k: int, m: int, alpha: float = 0.05) -> tuple[float, float]:
+    """Exact (Clopper–Pearson 1934) interval of a binomial proportion ``k / m``: every p whose
+    one-sided tails both stay above ``alpha / 2``. It excludes 1/2 exactly when the doubled-tail
+    sign test (:func:`mcnemar`) has p < alpha.
+
+    >>> tuple(round(x, 3) for x in clopper_pearson(4, 4))
+    (0.398, 1.0)
+    """
+    if m <= 0:
+        return 0.0, 1.0
+
+    def solve(tail_is_small):                   # bisection on a monotone tail probability
+        lo, hi = 0.0, 1.0
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if tail_is_small(mid) else (lo, mid)
+        return (lo + hi) / 2
+    low = 0.0 if k == 0 else solve(lambda p: _binomial_tail(k, m, p, upper=True) < alpha / 2)
+    high = 1.0 if k == m else solve(lambda p: _binomial_tail(k, m, p, upper=False) >= alpha / 2)
+    return low, high
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """B's accuracy minus A's on the same n items, with an exact 95% interval that agrees with
+    McNemar's test: the interval excludes 0 exactly when p < 0.05.
+
+    Only the ``m = only_a + only_b`` discordant items carry information. Given m, ``only_b`` is
+    Binomial(m, π) and the difference is (m / n)(2π − 1), so the Clopper–Pearson interval of π
+    maps to an interval of the difference (conditional on m). A bootstrap interval does not have
+    this property: with 4 discordant items all going one way it excludes 0 while p = 0.125.
+    """
+    n: int
+    only_a: int
+    only_b: int
+    p_value: float
+    low: float
+    high: float
+
+    @property
+    def value(self) -> float:
+        return (self.only_b - self.only_a) / self.n
+
+
+def paired_difference(a: Sequence[bool], b: Sequence[bool], alpha: float = 0.05) -> PairedDifference:
+    """:class:`PairedDifference` of two models right/wrong on the same items (a 1 − ``alpha`` interval)."""
+    test = mcnemar(a, b)
+    n, m = len(a), test["only_a"] + test["only_b"]
+    if n == 0:
+        raise ValueError("paired_difference: no items")
+    lo, hi = clopper_pearson(test["only_b"], m, alpha)
+    return PairedDifference(n, test["only_a"], test["only_b"], test["p_value"],
+                            m / n * (2 * lo - 1), m / n * (2 * hi - 1))
+
+
+def signed_percent(x: float) -> str:
+    """``x`` as a whole signed percentage, and plain "0%" when it rounds to zero (never "-0%").
+
+    >>> signed_percent(0.034), signed_percent(-0.002), signed_percent(-0.12)
+    ('+3%', '0%', '-12%')
+    """
+    whole = round(100 * x)
+    return "0%" if whole == 0 else f"{whole:+d}%"
+
+
 def compare(a: Sequence[bool], b: Sequence[bool], name_a: str = "A", name_b: str = "B",
             alpha: float = 0.05) -> str:
     """One sentence comparing two models on the same items: both accuracies, the paired
-    difference with its bootstrap interval, McNemar's p, and whether the difference is real."""
-    test = mcnemar(a, b)
-    diff, lo, hi = paired_bootstrap([float(x) for x in a], [float(x) for x in b])
-    if test["p_value"] < alpha:
-        verdict = f"{name_b if diff > 0 else name_a} is better (p < {alpha:g})"
+    difference with its exact interval (:func:`paired_difference`), McNemar's p, and whether the
+    difference is real. The interval and the verdict cannot disagree."""
+    d = paired_difference(a, b, alpha)
+    if d.p_value < alpha:
+        verdict = f"{name_b if d.value > 0 else name_a} is better (p < {alpha:g})"
     else:
         verdict = "not distinguishable at this n"
-    return (f"{name_a} {accuracy_of(a)} vs {name_b} {accuracy_of(b)}: difference {diff:+.0%} "
-            f"(paired 95% CI {lo:+.0%} to {hi:+.0%}; {name_a} alone right on {test['only_a']}, "
-            f"{name_b} alone on {test['only_b']}; McNemar p = {test['p_value']:.2g}): {verdict}")
+    return (f"{name_a} {accuracy_of(a)} vs {name_b} {accuracy_of(b)}: difference {signed_percent(d.value)} "
+            f"(paired exact {1 - alpha:.0%} CI {signed_percent(d.low)} to {signed_percent(d.high)}; {name_a} alone right on "
+            f"{d.only_a}, {name_b} alone on {d.only_b}; McNemar p = {d.p_value:.2g}): {verdict}")
 
 
 def _binomial_two_sided(low: int, m: int) -> float:
