@@ -22,6 +22,7 @@ from ftlib.data.__main__ import main as cli
 from ftlib.data.build import GENERATED, MANIFEST, write_files
 from ftlib.data.corpus import build_corpus
 from ftlib.data.preferences import off_format_answer, wrong_answer
+from ftlib.data.tasks import KNOWLEDGE_FAMILIES, SKILL_FAMILIES, SKILL_TRAIN, build_tasks, coined_word
 from ftlib.data.world import TOWNS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,7 +62,7 @@ def test_fresh_build_is_byte_identical(fresh_build):
 
 
 def test_data_folder_is_small():
-    assert sum(p.stat().st_size for p in DATA_DIR.iterdir()) < 4.2e6
+    assert sum(p.stat().st_size for p in DATA_DIR.iterdir()) < 10e6     # 3,000 training items per skill family
 
 
 def test_seed_changes_the_data():  # so that byte-identity above is not trivially true
@@ -224,10 +225,34 @@ def test_every_fact_question_is_answered_somewhere_in_the_corpus(corpus, tasks):
 
 # ---- tasks -------------------------------------------------------------------------------------
 def test_families_and_split_sizes(tasks):
-    assert len(FAMILIES) >= 10
+    assert len(FAMILIES) >= 10 and set(SKILL_FAMILIES) | set(KNOWLEDGE_FAMILIES) == set(FAMILIES)
     for family in FAMILIES:
         sizes = {s: sum(r["family"] == family for r in tasks[s]) for s in SPLITS}
-        assert 380 <= sizes["train"] <= 410 and 45 <= sizes["val"] <= 60 and 95 <= sizes["test"] <= 110, sizes
+        train = (SKILL_TRAIN - 10, SKILL_TRAIN) if family in SKILL_FAMILIES else (380, 410)
+        assert train[0] <= sizes["train"] <= train[1] and 45 <= sizes["val"] <= 60 and 95 <= sizes["test"] <= 110, sizes
+
+
+def test_skill_families_have_thousands_of_keys_so_a_large_training_split_stays_disjoint(tasks):
+    for family in SKILL_FAMILIES:
+        keys = {s: {r["meta"]["key"] for r in tasks[s] if r["family"] == family} for s in SPLITS}
+        assert len(keys["train"]) >= 0.5 * SKILL_TRAIN, (family, len(keys["train"]))   # many distinct items
+        assert not keys["train"] & keys["test"] and not keys["train"] & keys["val"], family
+
+
+def test_a_larger_training_split_leaves_test_and_validation_items_as_they_were():
+    small, large = build_tasks(0, skill_train=400), build_tasks(0, skill_train=1200)
+    for split in ("val", "test"):
+        assert small[split] == large[split]
+    for family in SKILL_FAMILIES:
+        rows = lambda t: [r for r in t["train"] if r["family"] == family]     # noqa: E731
+        assert len(rows(large)) > 2.5 * len(rows(small)) and rows(large)[:len(rows(small))] == rows(small)
+
+
+def test_coined_words_are_varied_and_pronounceable():
+    rng = random.Random(0)
+    words = [coined_word(rng) for _ in range(2000)]
+    assert len(set(words)) > 1900 and all(w.isalpha() and w.islower() and 4 <= len(w) <= 15 for w in words)
+    assert all(re.search("[aeiou]", w[:3]) for w in words)                # a vowel in every first syllable
 
 
 def test_splits_are_disjoint_by_prompt_and_by_key(tasks):

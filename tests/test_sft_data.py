@@ -172,11 +172,11 @@ def test_trl_sft_trainer_builds_the_same_batch_and_loss(tokenizer, tmp_path):
     torch.testing.assert_close(our_loss, trl_loss, atol=1e-5, rtol=0)
 
 
-def test_ewc_fisher_is_the_mean_squared_gradient_and_the_penalty_pulls_back():
+def test_ewc_fisher_is_the_mean_per_example_squared_gradient_and_the_penalty_pulls_back():
     from ftlib.engine.sft_train import ewc_penalty, fisher_diagonal
     model = _toy().train()
     g = torch.Generator().manual_seed(0)
-    batches = [{"input_ids": (ids := torch.randint(3, 64, (2, 8), generator=g)), "labels": ids} for _ in range(3)]
+    batches = [{"input_ids": (ids := torch.randint(3, 64, (1, 8), generator=g)), "labels": ids} for _ in range(3)]
     fisher = fisher_diagonal(model, batches)
     name, p = "model.layers.0.mlp.up_proj.weight", dict(model.named_parameters())["model.layers.0.mlp.up_proj.weight"]
     grads = []
@@ -194,3 +194,18 @@ def test_ewc_fisher_is_the_mean_squared_gradient_and_the_penalty_pulls_back():
     model.zero_grad()
     penalty.backward()                                                                # gradient points back
     assert torch.allclose(p.grad, 10.0 * fisher[name] * 0.1, atol=1e-6)
+
+
+def test_ewc_fisher_refuses_a_batch_mean_which_underestimates_it():
+    from ftlib.engine.sft_train import fisher_diagonal
+    model = _toy().train()
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(3, 64, (8, 8), generator=g)
+    with pytest.raises(ValueError, match="example 0 is a batch of 8 rows"):
+        fisher_diagonal(model, [{"input_ids": ids, "labels": ids}])
+    per_example = fisher_diagonal(model, [{"input_ids": ids[i:i + 1], "labels": ids[i:i + 1]} for i in range(8)])
+    model.zero_grad()
+    model(input_ids=ids, labels=ids).loss.backward()                    # the squared gradient of the batch mean
+    batch_mean = {n: q.grad ** 2 for n, q in model.named_parameters() if q.grad is not None}
+    total = lambda f: sum(v.sum().item() for v in f.values())             # noqa: E731
+    assert total(per_example) > 3 * total(batch_mean)

@@ -62,3 +62,40 @@ def test_sft_trainer_masks_the_prompt_only_when_asked(tok, tmp_path, assistant_o
     trainer.train()
     assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters()))
     assert trainer.state.log_history and "loss" in trainer.state.log_history[0]
+
+
+def test_early_stopping_puts_back_the_weights_of_the_best_tracked_step(tok, tmp_path):
+    from ftlib.engine.sft_train import train_with_early_stopping
+    rows = load_tasks("train", ["format_list"])[:8]
+    trainer = sft_trainer(tiny(tok), tok, rows, tmp_path, steps=6, batch_size=2, lr=1e-2)
+    snapshots, scores = {}, {2: 0.9, 4: 0.5, 6: 0.7}           # step 2 is the best one
+
+    def track(model):
+        step = trainer.state.global_step
+        snapshots[step] = {n: p.detach().clone() for n, p in model.named_parameters()}
+        assert not model.training                               # scored in eval mode
+        return {"format_list": scores[step], "arithmetic": scores[step]}
+    history = train_with_early_stopping(trainer, track, eval_every=2)
+    assert history["step"] == [2, 4, 6] and history["best_step"] == 2
+    assert trainer.model.training                               # handed back in training mode
+    final = dict(trainer.model.named_parameters())
+    assert all(torch.equal(final[n], p) for n, p in snapshots[2].items())
+    assert any(not torch.equal(final[n], p) for n, p in snapshots[6].items())
+
+
+def test_course_sft_keeps_the_weights_of_its_best_tracked_evaluation(tok):
+    import dataclasses
+
+    from ftlib.engine.sft_train import SFT_RECIPES, train_course_sft
+    model = tiny(tok)
+    examples = task_examples(tok, load_tasks("train", ["arithmetic"])[:16], template=tok.chat_template, max_length=128)
+    recipe = dataclasses.replace(SFT_RECIPES["smoke"], steps=6, eval_every=2, rows=2, row_len=128, replay=0.0)
+    seen, scores = [], iter([0.2, 0.8, 0.4])                   # the second evaluation (step 4) is the best
+
+    def track(m):
+        seen.append({n: p.detach().clone() for n, p in m.state_dict().items()})
+        return {"arithmetic": next(scores)}
+    history = train_course_sft(model, tok, "smoke", recipe=recipe, track=track,
+                               data={"train": examples, "val": examples[:4], "general": []})
+    assert history["eval_step"] == [2, 4, 6] and history["best_step"] == 4
+    assert all(torch.equal(model.state_dict()[n], p) for n, p in seen[1].items())

@@ -128,5 +128,7 @@ def test_a_difference_that_rounds_to_zero_is_never_printed_negative():
     a = [True] * 150 + [False] * 850 + [True]
     b = [True] * 150 + [False] * 850 + [False]            # -0.1%: rounds to zero
     sentence = compare(a, b)
-    assert "-0%" not in sentence and "difference 0%" in sentence
-    assert signed_percent(-0.004) == "0%" and signed_percent(-0.006) == "-1%"
+    assert "-0%" not in sentence and "-0.0%" not in sentence and "difference -0.1%" in sentence
+    assert signed_percent(-0.004) == "0%" and signed_percent(-0.006) == "-1%" and signed_percent(-0.0004, 1) == "0%"
+    tiny = compare([True] * 4 + [False] * 1196, [False] * 1200)       # 4 vs 0 of 1,200: a tenth of a point
+    assert "difference -0.3% (paired exact 95% CI -0.3% to +0.1%" in tiny

@@ -2,7 +2,7 @@
 import pytest
 
 from ftlib.data import load_tasks, verify
-from ftlib.engine.synth import (cot_answer, final_number, parse_task, rouge_l_max, self_instruct_prompt,
+from ftlib.engine.synth import (checked_steps, cot_answer, final_number, parse_task, rouge_l_max, self_instruct_prompt,
                                 self_instruct_round)
 
 
@@ -52,3 +52,11 @@ def test_cot_answers_end_in_the_gold_number_for_every_arithmetic_row():
         assert final_number(text) == row["answer"], (row, text)
         assert verify(row, final_number(text))
     assert final_number("7 * 3 = 21, so 21") == "21"
+
+
+def test_checked_steps_finds_every_worked_step_and_checks_it():
+    for row in load_tasks("test", ["arithmetic"]):             # the course's own worked answers are all right
+        right, total = checked_steps(cot_answer(row))
+        assert total >= 1 and right == total, cot_answer(row)
+    assert checked_steps("6 * 5 = 40, 40 + 3 = 43. Answer: 43") == (1, 2)
+    assert checked_steps("12 - 15 = -3") == (1, 1) and checked_steps("Answer: 7") == (0, 0)

@@ -175,14 +175,15 @@ def paired_difference(a: Sequence[bool], b: Sequence[bool], alpha: float = 0.05)
                             m / n * (2 * lo - 1), m / n * (2 * hi - 1))
 
 
-def signed_percent(x: float) -> str:
-    """``x`` as a whole signed percentage, and plain "0%" when it rounds to zero (never "-0%").
+def signed_percent(x: float, digits: int = 0) -> str:
+    """``x`` as a signed percentage with ``digits`` decimals, and plain "0%" when it rounds to zero
+    (never "-0%").
 
-    >>> signed_percent(0.034), signed_percent(-0.002), signed_percent(-0.12)
-    ('+3%', '0%', '-12%')
+    >>> signed_percent(0.034), signed_percent(-0.002), signed_percent(-0.12), signed_percent(0.0033, 1)
+    ('+3%', '0%', '-12%', '+0.3%')
     """
-    whole = round(100 * x)
-    return "0%" if whole == 0 else f"{whole:+d}%"
+    value = round(100 * x, digits)
+    return "0%" if value == 0 else f"{value:+.{digits}f}%"
 
 
 def compare(a: Sequence[bool], b: Sequence[bool], name_a: str = "A", name_b: str = "B",
@@ -195,8 +196,10 @@ def compare(a: Sequence[bool], b: Sequence[bool], name_a: str = "A", name_b: str
         verdict = f"{name_b if d.value > 0 else name_a} is better (p < {alpha:g})"
     else:
         verdict = "not distinguishable at this n"
-    return (f"{name_a} {accuracy_of(a)} vs {name_b} {accuracy_of(b)}: difference {signed_percent(d.value)} "
-            f"(paired exact {1 - alpha:.0%} CI {signed_percent(d.low)} to {signed_percent(d.high)}; {name_a} alone right on "
+    digits = 1 if max(abs(d.low), abs(d.high)) < 0.05 else 0     # a small difference keeps one decimal
+    pct = lambda x: signed_percent(x, digits)                      # noqa: E731
+    return (f"{name_a} {accuracy_of(a)} vs {name_b} {accuracy_of(b)}: difference {pct(d.value)} "
+            f"(paired exact {1 - alpha:.0%} CI {pct(d.low)} to {pct(d.high)}; {name_a} alone right on "
             f"{d.only_a}, {name_b} alone on {d.only_b}; McNemar p = {d.p_value:.2g}): {verdict}")
 
 

@@ -13,7 +13,7 @@ is False; build_preferences checks both and raises if either ever fails.
 import json
 
 from . import verifiers as v
-from .tasks import FACTS, verify
+from .tasks import FACTS, SIZES, verify
 from .world import LEXICON, rng_for
 
 _ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
@@ -21,6 +21,7 @@ _ONES = ("zero one two three four five six seven eight nine ten eleven twelve th
 _TENS = "- - twenty thirty forty fifty sixty seventy eighty ninety".split()
 NUMERIC = {"arithmetic", "count_letter", "count_words"}
 PER_FAMILY = {"train": 150, "test": 30}
+POOL = SIZES["train"]   # pairs are drawn from a family's first 400 items of a split (its size before the skill families grew)
 
 
 def spell_number(n):
@@ -159,7 +160,7 @@ def build_preferences(tasks, seed=0, per_family=None):
     for split, k in per_family.items():
         rng, rows = rng_for(seed, "preferences:" + split), []
         for family in dict.fromkeys(r["family"] for r in tasks[split]):
-            pool = [r for r in tasks[split] if r["family"] == family]
+            pool = [r for r in tasks[split] if r["family"] == family][:POOL]
             for i in sorted(rng.sample(range(len(pool)), min(k, len(pool)))):
                 rejected, reason = make_pair(pool[i], rng)
                 rows.append({"id": f"pref-{split}-{len(rows) + 1:05d}", "task_id": pool[i]["id"], "family": family,

@@ -29,6 +29,20 @@ EXTRA_WORDS = ("lantern meadow orchard kettle window basket ladder candle garden
                "willow timber copper").split()
 WORDS = sorted({w.en for w in LEXICON} | set(EXTRA_WORDS))
 LONG_WORDS = [w for w in WORDS if len(w) >= 4] + list(TOWNS)
+ONSETS = "b d f g k l m n p r s t v z ch sh st tr br pl".split()
+VOWELS = "a e i o u".split()
+CODAS = ["", "", "", "n", "r", "l", "s", "m"]
+
+
+def coined_word(rng):
+    """A pronounceable made-up word of two or three syllables ("bretolim"): an endless supply of
+    spelling items, so the word families can have thousands of keys instead of the lexicon's ~200."""
+    return "".join(rng.choice(ONSETS) + rng.choice(VOWELS) + rng.choice(CODAS) for _ in range(rng.randint(2, 3)))
+
+
+def spelling_word(rng, real_words, real_share=0.2):
+    """A real word (with probability ``real_share``) or a coined one."""
+    return rng.choice(real_words) if rng.random() < real_share else coined_word(rng)
 
 
 @dataclass(frozen=True)
@@ -57,7 +71,7 @@ def gen_arithmetic(rng):
 
 
 def gen_reverse_word(rng):
-    w = rng.choice(LONG_WORDS)
+    w = spelling_word(rng, LONG_WORDS)
     prompt = rng.choice([f"Reverse the letters of the word '{w}'.", f'Write the word "{w}" backwards.',
                          f"Spell '{w}' in reverse order.", f"What is '{w}' written backwards?"])
     return _row(prompt, w[::-1], w)
@@ -85,7 +99,7 @@ def gen_sort_words(rng):
 
 
 def gen_count_letter(rng):
-    w = rng.choice(WORDS)
+    w = spelling_word(rng, WORDS)
     letters = sorted(set(w)) if rng.random() < 0.8 else sorted(set("abcdefghijklmnopqrstuvwxyz") - set(w))
     c = rng.choice(letters)
     prompt = rng.choice([f"How many times does the letter '{c}' appear in '{w}'?",
@@ -276,26 +290,55 @@ def family_rows(family, rng, total):
     return list(rows.values())
 
 
-def build_tasks(seed=0, sizes=None):
+SKILL_FAMILIES = ("arithmetic", "reverse_word", "sort_numbers", "sort_words", "count_letter", "count_words",
+                  "extract_json", "format_upper", "format_list")   # the answer can be computed from the prompt
+KNOWLEDGE_FAMILIES = ("fact_lookup", "translate_en_zh", "translate_zh_en")   # the answer is a fact to know
+SIZES = {"train": 400, "val": 50, "test": 100}
+SKILL_TRAIN = 3000   # training rows per skill family: its generator has thousands of keys to draw on
+
+
+def build_tasks(seed=0, sizes=None, skill_train=SKILL_TRAIN):
     """{"train", "val", "test"} -> rows {"id", "family", "split", "prompt", "answer", "meta"}.
 
-    sizes: rows per family and split, default {"train": 400, "val": 50, "test": 100}. Whole
-    key groups go to one split (test first, then val, then train), so counts are approximate.
+    sizes: rows per family and split, default :data:`SIZES`. Whole key groups go to one split
+    (test first, then val, then train), so counts are approximate. A skill family's training split
+    then grows to ``skill_train`` rows with further items whose key is not held out (the knowledge
+    families have only a few hundred facts and words); test and validation items stay as they are.
     """
-    sizes = sizes or {"train": 400, "val": 50, "test": 100}
+    sizes = sizes or SIZES
     out = {split: [] for split in SPLITS}
     for name, family in FAMILIES.items():
-        rows = family_rows(family, rng_for(seed, "tasks:" + name), sum(sizes.values()))
+        rng = rng_for(seed, "tasks:" + name)
+        rows = family_rows(family, rng, sum(sizes.values()))
         groups = {}
         for row in rows:
             groups.setdefault(row["meta"]["key"], []).append(row)
-        filled = Counter()
+        placed = {split: [] for split in SPLITS}
         for group in groups.values():
-            split = next((s for s in ("test", "val", "train") if filled[s] < sizes[s]), None)
+            split = next((s for s in ("test", "val", "train") if len(placed[s]) < sizes[s]), None)
             if split is None:
                 break
-            for row in group:
-                filled[split] += 1
-                out[split].append({"id": f"{name}-{split}-{filled[split]:04d}", "family": name, "split": split,
-                                   **row})
+            placed[split] += group
+        if name in SKILL_FAMILIES and skill_train and skill_train > len(placed["train"]):
+            placed["train"] += more_train_rows(family, rng, placed, skill_train - len(placed["train"]))
+        for split, split_rows in placed.items():
+            out[split] += [{"id": f"{name}-{split}-{i:04d}", "family": name, "split": split, **row}
+                           for i, row in enumerate(split_rows, 1)]
     return out
+
+
+def more_train_rows(family, rng, placed, count):
+    """``count`` new rows of ``family`` whose key is not in the test or validation split and
+    whose prompt is new (fewer if the generator runs out)."""
+    held = {r["meta"]["key"] for s in ("test", "val") for r in placed[s]}
+    seen = {normalize_prompt(r["prompt"]) for rows in placed.values() for r in rows}
+    extra = []
+    for _ in range(40 * count):
+        row = family.generate(rng)
+        prompt = normalize_prompt(row["prompt"])
+        if row["meta"]["key"] not in held and prompt not in seen:
+            seen.add(prompt)
+            extra.append(row)
+            if len(extra) == count:
+                break
+    return extra

@@ -3,8 +3,9 @@
 - ``course-sft``: :func:`train_course_sft`, full fine-tuning of the course base model on the train
   tasks: packed rows (examples kept apart), assistant-only loss, a share of general text replayed
   against forgetting, warmup and cosine decay (:data:`SFT_RECIPES`).
-- ``smollm2-sft-lora``: :func:`build_smollm2_sft_lora`, SmolLM2-135M-Instruct with LoRA, trained
-  with TRL's ``SFTTrainer`` (:func:`sft_trainer`) on the task families it fails.
+- ``smollm2-sft-lora``, the course assistant: SmolLM2-135M-Instruct with LoRA, trained with TRL's
+  ``SFTTrainer`` (:func:`sft_trainer`) on the nine skill families (:data:`LORA_SFT_RECIPES`,
+  :func:`assistant_rows`), early-stopped on validation exact match (:func:`train_with_early_stopping`).
 
 Chapter 05 runs the same functions at a smaller budget to compare choices (masking, replay, EWC).
 """
@@ -36,7 +37,7 @@ class SFTRecipe:
 
 SFT_RECIPES = {
     "smoke": SFTRecipe(steps=30, rows=4, row_len=128, lr=3e-3, warmup_steps=5, replay=0.2, eval_every=10, track_n=2),
-    "cpu": SFTRecipe(steps=3600, rows=8, row_len=256, lr=2e-3, warmup_steps=50, replay=0.2, eval_every=400, track_n=20),
+    "cpu": SFTRecipe(steps=1800, rows=8, row_len=256, lr=2e-3, warmup_steps=50, replay=0.2, eval_every=300, track_n=20),
     "gpu": SFTRecipe(steps=4000, rows=32, row_len=512, lr=1e-3, warmup_steps=100, replay=0.2, eval_every=400, track_n=50),
 }
 
@@ -121,7 +122,9 @@ def train_course_sft(model, tokenizer, profile: str, seed: int = 0, *, recipe: S
     ``data`` (see :func:`course_sft_data`) and ``recipe`` default to the registry's; ``loss_fn``
     (default :func:`packed_loss`) can add a penalty such as :func:`ewc_penalty`. With ``track``, a
     function of the model (the registry passes exact match per family on a few validation items),
-    every evaluation also records ``track(model)`` in ``history["family_em"]``."""
+    every evaluation also records ``track(model)`` in ``history["family_em"]``, and the weights of
+    the evaluation with the best mean score are put back at the end (early stopping; its step is
+    ``history["best_step"]``)."""
     from ftlib.engine.hardware import seed_everything
     from ftlib.engine.train import TrainConfig, train
 
@@ -132,44 +135,66 @@ def train_course_sft(model, tokenizer, profile: str, seed: int = 0, *, recipe: S
                               row_len=recipe.row_len, pad_token_id=tokenizer.pad_token_id, seed=seed)
     cfg = TrainConfig(steps=recipe.steps, lr=recipe.lr, warmup_steps=recipe.warmup_steps,
                       weight_decay=0.0, eval_every=recipe.eval_every)
-    family_em = []
+    family_em, best = [], {"score": -1.0, "step": 0, "state": None}
 
     def evaluate(m):
         if track:
             family_em.append(track(m))
+            score = sum(family_em[-1].values()) / max(1, len(family_em[-1]))
+            if score > best["score"]:                  # early stopping: remember the best weights
+                best.update(score=score, step=len(family_em),
+                            state={k: v.detach().clone() for k, v in m.state_dict().items()})
         return examples_loss(m, data["val"], tokenizer.pad_token_id)
     history = train(model, get_batch, cfg, loss_fn=loss_fn or packed_loss, progress=progress, evaluate=evaluate)
     if track:
         history["family_em"] = family_em
+        history["best_step"] = history["eval_step"][best["step"] - 1]
+        model.load_state_dict(best["state"])
     return history
 
 
 # ---------------------------------------------------------------------------------------------
-# "smollm2-sft-lora": SmolLM2-135M-Instruct + LoRA with TRL's SFTTrainer, on the families it fails
+# "smollm2-sft-lora", the course assistant: SmolLM2-135M-Instruct + LoRA with TRL's SFTTrainer
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LoraSFTRecipe:
-    probe_n: int          # validation items per family to find the families SmolLM2 fails (< 50%)
-    per_family: int       # train rows per failing family
+    per_family: int       # training items per skill family (balanced; the knowledge families are left out)
     steps: int            # optimiser steps
     batch_size: int
     lr: float
     rank: int             # LoRA rank on every linear layer (alpha = 2 * rank)
+    eval_every: int       # validation exact match every this many steps; the best step is kept
+    track_n: int          # validation items per skill family at each of those evaluations
+    eval_n: int           # test items per family (and training items per skill family) scored after the build
 
 
 LORA_SFT_RECIPES = {
-    "smoke": LoraSFTRecipe(probe_n=2, per_family=4, steps=2, batch_size=2, lr=1e-3, rank=4),
-    "cpu": LoraSFTRecipe(probe_n=20, per_family=100, steps=60, batch_size=8, lr=1e-3, rank=16),
-    "gpu": LoraSFTRecipe(probe_n=50, per_family=400, steps=600, batch_size=16, lr=5e-4, rank=16),
+    "smoke": LoraSFTRecipe(per_family=4, steps=2, batch_size=2, lr=1e-3, rank=4, eval_every=1, track_n=1, eval_n=2),
+    "cpu": LoraSFTRecipe(per_family=300, steps=300, batch_size=8, lr=1e-3, rank=32, eval_every=60, track_n=10,
+                         eval_n=100),
+    "gpu": LoraSFTRecipe(per_family=3000, steps=3000, batch_size=16, lr=5e-4, rank=32, eval_every=300, track_n=50,
+                         eval_n=100),
 }
+
+
+def assistant_rows(per_family: int, seed: int = 0) -> list[dict]:
+    """The assistant's training items: ``per_family`` from each skill family, shuffled with ``seed``."""
+    import random
+
+    from ftlib.data import load_tasks
+    from ftlib.data.tasks import SKILL_FAMILIES
+    rows = [r for f in SKILL_FAMILIES for r in load_tasks("train", [f])[:per_family]]
+    random.Random(seed).shuffle(rows)
+    return rows
 
 
 def sft_trainer(model, tokenizer, rows: list[dict], out_dir, *, steps: int, batch_size: int, lr: float,
                 peft_config=None, eval_rows: list[dict] | None = None, eval_steps: int = 0, seed: int = 0,
-                assistant_only: bool = True):
+                assistant_only: bool = True, progress: bool = False):
     """TRL's ``SFTTrainer`` on task rows as chats, quiet and CPU-friendly. With ``assistant_only``
     the loss counts only the assistant's tokens (the template in ``tokenizer.chat_template`` must
-    carry ``{% generation %}`` markers); without, every token of the chat."""
+    carry ``{% generation %}`` markers); without, every token of the chat. ``progress`` shows the
+    trainer's progress bar (the product builds do)."""
     import datasets
     from datasets import Dataset
     from transformers import PrinterCallback
@@ -182,7 +207,7 @@ def sft_trainer(model, tokenizer, rows: list[dict], out_dir, *, steps: int, batc
                     per_device_train_batch_size=batch_size, per_device_eval_batch_size=32, learning_rate=lr,
                     lr_scheduler_type="cosine", warmup_steps=max(1, steps // 10), logging_steps=max(1, steps // 20),
                     eval_strategy="steps" if eval_rows else "no", eval_steps=eval_steps or None,
-                    save_strategy="no", report_to=[], disable_tqdm=True, seed=seed,
+                    save_strategy="no", report_to=[], disable_tqdm=not progress, seed=seed,
                     # TRL turns activation checkpointing on by default: it saves memory on big models
                     # and costs a second forward pass, which a small model on a CPU does not need
                     activation_checkpointing=False,
@@ -193,25 +218,75 @@ def sft_trainer(model, tokenizer, rows: list[dict], out_dir, *, steps: int, batc
     return trainer
 
 
+def train_with_early_stopping(trainer, track: Callable, eval_every: int) -> dict:
+    """``trainer.train()`` with ``track(model)`` (a dict of scores per family, e.g. validation exact
+    match) every ``eval_every`` steps and at the end; the trainable weights of the step with the
+    best mean score are put back at the end (early stopping on what we care about, not on the loss).
+
+    Returns ``{"step": [...], "family_em": [...], "best_step": int}``.
+    """
+    from transformers import TrainerCallback
+
+    model = trainer.model
+    history = {"step": [], "family_em": [], "best_step": 0}
+    best = {"score": -1.0, "state": None}
+
+    def evaluate(step):
+        was_training = model.training
+        model.eval()
+        scores = track(model)
+        model.train(was_training)
+        history["step"].append(step)
+        history["family_em"].append(scores)
+        score = sum(scores.values()) / max(1, len(scores))
+        if score > best["score"]:
+            best["score"], history["best_step"] = score, step
+            best["state"] = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+    class Track(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step % eval_every == 0 and state.global_step < state.max_steps:
+                evaluate(state.global_step)
+
+    trainer.add_callback(Track())
+    trainer.train()
+    evaluate(trainer.state.global_step)
+    if history["best_step"] != trainer.state.global_step:
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                if n in best["state"]:
+                    p.copy_(best["state"][n])
+    return history
+
+
 # ---------------------------------------------------------------------------------------------
 # Forgetting: elastic weight consolidation (Kirkpatrick et al. 2017)
 # ---------------------------------------------------------------------------------------------
-def fisher_diagonal(model, batches, loss_fn=None) -> dict[str, torch.Tensor]:
-    """Diagonal empirical Fisher information of the trainable parameters: the mean over ``batches``
-    of the squared gradient of the loss. Large where the old task's loss is sensitive to a weight.
+def fisher_diagonal(model, examples, loss_fn=None) -> dict[str, torch.Tensor]:
+    """Diagonal empirical Fisher information of the trainable parameters: the mean over
+    ``examples`` of the squared gradient of *each example's* loss. Large where the old task's loss
+    is sensitive to a weight.
 
-    ``loss_fn(model, batch)`` defaults to ``model(**batch).loss``.
+    Each item of ``examples`` is a batch holding exactly one example (a ValueError says otherwise):
+    squaring the gradient of a batch *mean* instead cancels the examples' disagreeing signs before
+    squaring and underestimates the Fisher roughly batch-size-fold, which then has to be made up
+    with an inflated λ. ``loss_fn(model, batch)`` defaults to ``model(**batch).loss`` (the mean loss
+    over the example's tokens).
     """
     loss_fn = loss_fn or (lambda m, b: m(**b).loss)
     params = {n: p for n, p in model.named_parameters() if p.requires_grad}
     fisher = {n: torch.zeros_like(p) for n, p in params.items()}
-    batches = list(batches)
-    for batch in batches:
+    examples = list(examples)
+    for i, example in enumerate(examples):
+        rows = len(example["input_ids"])
+        if rows != 1:
+            raise ValueError(f"fisher_diagonal: example {i} is a batch of {rows} rows; the empirical Fisher "
+                             "needs one example per gradient (pass batches of one)")
         model.zero_grad(set_to_none=True)
-        loss_fn(model, batch).backward()
+        loss_fn(model, example).backward()
         for n, p in params.items():
             if p.grad is not None:
-                fisher[n] += p.grad.detach() ** 2 / len(batches)
+                fisher[n] += p.grad.detach() ** 2 / len(examples)
     model.zero_grad(set_to_none=True)
     return fisher
 

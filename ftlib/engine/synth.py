@@ -136,3 +136,18 @@ def final_number(text: str) -> str:
         return text.rsplit("Answer:", 1)[1].strip()
     numbers = re.findall(r"-?\d+", text)
     return numbers[-1] if numbers else text
+
+
+_STEP = re.compile(r"(-?\d+)\s*([-+*])\s*(-?\d+)\s*=\s*(-?\d+)")
+
+
+def checked_steps(text: str) -> tuple[int, int]:
+    """(right, all) worked steps ``a op b = c`` in a chain-of-thought answer, each checked by
+    computing it: does the model get the single steps right, whatever its final answer?
+
+    >>> checked_steps("47 + 30 = 77, 77 + 8 = 85. Answer: 85"), checked_steps("6 * 5 = 40. Answer: 40")
+    ((2, 2), (0, 1))
+    """
+    ops = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
+    steps = _STEP.findall(text)
+    return sum(ops[op](int(a), int(b)) == int(c) for a, op, b, c in steps), len(steps)

@@ -8,7 +8,7 @@ returns the rows it trained on, which the registry hashes into the product's rec
 |--------------------|---------|----------------------------------------------|-------------------------------|
 | ``course-base``    | 01      | random weights, pretrained                   | the corpus, cleaned           |
 | ``course-sft``     | 05      | ``course-base``, full SFT                    | task suite (train, val)       |
-| ``smollm2-sft-lora`` | 05    | SmolLM2-135M-Instruct + LoRA (TRL SFT)       | task suite (train, val)       |
+| ``smollm2-sft-lora`` | 05    | SmolLM2-135M-Instruct + LoRA (TRL SFT): the course assistant | task suite (train, val) |
 | ``course-rm``      | 06      | ``course-sft`` + score head (Bradley-Terry)  | preference pairs              |
 | ``course-ppo``     | 06      | ``course-sft``, PPO on verifier rewards      | task suite (val prompts)      |
 | ``course-grpo``    | 06      | ``course-sft``, GRPO (TRL) on verifier rewards | task suite (val prompts)    |
@@ -87,7 +87,7 @@ def build_course_sft(out_dir, *, profile: str, seed: int, needs: dict, params: d
     # Replay the documents the base model was trained on, cleaned as it was (chapter 01's threshold).
     base_params = ((read_record(needs[COURSE_BASE]) or {}).get("built_with") or {}).get("params") or {}
     data = course_sft_data(tokenizer, profile, seed, near_threshold=base_params.get("near_threshold"))
-    history = train_course_sft(model, tokenizer, profile, seed, data=data, track=track)
+    history = train_course_sft(model, tokenizer, profile, seed, data=data, track=track, progress=True)
     save_model(model, tokenizer, out_dir, log_name="sft", log=history)
     return [r["id"] for r in load_tasks("train")]
 
@@ -97,49 +97,62 @@ register(Product(COURSE_SFT, "course-sft", build_course_sft, _sft_recipe,
 
 
 def _lora_recipe(profile: str) -> dict:
-    from ftlib.engine.sft_data import SMOLLM2_SYSTEM, chatml_template
+    from ftlib.engine.sft_data import chatml_template
     from ftlib.engine.sft_train import LORA_SFT_RECIPES
-    return {"lora_sft": asdict(LORA_SFT_RECIPES[profile]), "template": chatml_template(SMOLLM2_SYSTEM)}
+    return {"lora_sft": asdict(LORA_SFT_RECIPES[profile]), "template": chatml_template()}
 
 
 def build_smollm2_sft_lora(out_dir, *, profile: str, seed: int, needs: dict, params: dict):
-    """Find the families SmolLM2 fails on validation items, then LoRA-SFT it on their train rows
-    (TRL's ``SFTTrainer``). Saves the adapter, the tokenizer with the training template, and
-    ``lora_sft.json``. Returns the ids of the rows it trained on."""
+    """The course assistant: SmolLM2-135M-Instruct + LoRA on every linear layer, SFT with TRL's
+    ``SFTTrainer`` on the nine skill families (ChatML without a system turn, assistant-only loss),
+    early-stopped on validation exact match. Then it is scored, and SmolLM2 as shipped (its own
+    template) with it, on ``eval_n`` test items of every family and on ``eval_n`` of the items it
+    trained on per skill family. Saves the adapter, the tokenizer with the training template and
+    ``lora_sft.json`` (the tracked curve and every answer). Returns the ids of the rows it trained on."""
     from peft import LoraConfig
 
     from ftlib.data import FAMILIES, load_tasks
+    from ftlib.data.tasks import SKILL_FAMILIES
     from ftlib.engine.hardware import pick_device, seed_everything
     from ftlib.engine.models import from_pretrained, quiet_transformers
     from ftlib.engine.sft_data import SMOLLM2_SYSTEM, chatml_template
-    from ftlib.engine.sft_train import LORA_SFT_RECIPES, sft_trainer
+    from ftlib.engine.sft_train import LORA_SFT_RECIPES, assistant_rows, sft_trainer, train_with_early_stopping
     from ftlib.metrics.exact_match import exact_match
 
     recipe = LORA_SFT_RECIPES[profile]
     model, tokenizer = from_pretrained(str(needs[SMOLLM2]), device=pick_device())
-    tokenizer.chat_template = chatml_template(SMOLLM2_SYSTEM)       # same text, plus generation markers
-    probe = [r for f in FAMILIES for r in load_tasks("val", [f])[:recipe.probe_n]]
-    before = exact_match(model, tokenizer, probe).by_family()
-    failing = [f for f, acc in before.items() if acc.value < 0.5] or list(before)
-    rows = [r for f in failing for r in load_tasks("train", [f])[:recipe.per_family]]
+    test = [r for f in FAMILIES for r in load_tasks("test", [f])[:recipe.eval_n]]
+    tokenizer.chat_template = chatml_template(SMOLLM2_SYSTEM)      # SmolLM2's own rendering, with generation markers
+    before = exact_match(model, tokenizer, test)
+    tokenizer.chat_template = chatml_template()                    # the assistant's: no system turn
+    rows = assistant_rows(recipe.per_family, seed)
+    probe = [r for f in SKILL_FAMILIES for r in load_tasks("val", [f])[:recipe.track_n]]
+
+    def track(m) -> dict:
+        return {f: a.value for f, a in exact_match(m, tokenizer, probe).by_family().items()}
     seed_everything(seed)
     lora = LoraConfig(r=recipe.rank, lora_alpha=2 * recipe.rank, target_modules="all-linear", lora_dropout=0.0,
                       task_type="CAUSAL_LM")
     with tempfile.TemporaryDirectory() as tmp:
         trainer = sft_trainer(model, tokenizer, rows, tmp, steps=recipe.steps, batch_size=recipe.batch_size,
-                              lr=recipe.lr, peft_config=lora, seed=seed)
-        trainer.train()
+                              lr=recipe.lr, peft_config=lora, seed=seed, progress=True)
+        tracked = train_with_early_stopping(trainer, track, recipe.eval_every)
+    model = trainer.model.eval()
+    seen = [r for f in SKILL_FAMILIES for r in [x for x in rows if x["family"] == f][:recipe.eval_n]]
+    after, after_seen = exact_match(model, tokenizer, test), exact_match(model, tokenizer, seen)
     quiet_transformers()
-    trainer.model.save_pretrained(out_dir)
+    model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    scored = lambda ev: [{"id": r["id"], "answer": a, "correct": c}                     # noqa: E731
+                         for r, a, c in zip(ev.rows, ev.answers, ev.correct)]
     (Path(out_dir) / "lora_sft.json").write_text(json.dumps({
-        "failing_families": failing, "probe_before": {f: a.as_dict() for f, a in before.items()},
-        "log_history": trainer.state.log_history}))
+        "tracked": tracked, "log_history": trainer.state.log_history,
+        "test_before": scored(before), "test_after": scored(after), "train_after": scored(after_seen)}))
     return [r["id"] for r in rows]
 
 
 register(Product(SMOLLM2_SFT_LORA, "smollm2-sft-lora", build_smollm2_sft_lora, _lora_recipe,
-                 data=("tasks_train.jsonl", "tasks_val.jsonl"), needs=(SMOLLM2,), adapter=True))
+                 data=("tasks_train.jsonl", "tasks_val.jsonl", "tasks_test.jsonl"), needs=(SMOLLM2,), adapter=True))
 
 
 # ---------------------------------------------------------------------------------------------
