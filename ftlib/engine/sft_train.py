@@ -135,22 +135,38 @@ def train_course_sft(model, tokenizer, profile: str, seed: int = 0, *, recipe: S
                               row_len=recipe.row_len, pad_token_id=tokenizer.pad_token_id, seed=seed)
     cfg = TrainConfig(steps=recipe.steps, lr=recipe.lr, warmup_steps=recipe.warmup_steps,
                       weight_decay=0.0, eval_every=recipe.eval_every)
-    family_em, best = [], {"score": -1.0, "step": 0, "state": None}
+    family_em, best = [], BestWeights()
 
     def evaluate(m):
         if track:
             family_em.append(track(m))
-            score = sum(family_em[-1].values()) / max(1, len(family_em[-1]))
-            if score > best["score"]:                  # early stopping: remember the best weights
-                best.update(score=score, step=len(family_em),
-                            state={k: v.detach().clone() for k, v in m.state_dict().items()})
+            best.offer(m, family_em[-1], step=len(family_em))       # the evaluation's number, 1-based
         return examples_loss(m, data["val"], tokenizer.pad_token_id)
     history = train(model, get_batch, cfg, loss_fn=loss_fn or packed_loss, progress=progress, evaluate=evaluate)
     if track:
         history["family_em"] = family_em
-        history["best_step"] = history["eval_step"][best["step"] - 1]
-        model.load_state_dict(best["state"])
+        history["best_step"] = history["eval_step"][best.step - 1]
+        best.restore(model)
     return history
+
+
+class BestWeights:
+    """Early stopping's memory: the trainable weights of the evaluation with the best mean score."""
+
+    def __init__(self):
+        self.score, self.step, self.state = -1.0, None, {}
+
+    def offer(self, model, scores: dict, step) -> None:
+        score = sum(scores.values()) / max(1, len(scores))
+        if score > self.score:
+            self.score, self.step = score, step
+            self.state = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+    def restore(self, model) -> None:
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                if n in self.state:
+                    p.copy_(self.state[n])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,8 +244,7 @@ def train_with_early_stopping(trainer, track: Callable, eval_every: int) -> dict
     from transformers import TrainerCallback
 
     model = trainer.model
-    history = {"step": [], "family_em": [], "best_step": 0}
-    best = {"score": -1.0, "state": None}
+    history, best = {"step": [], "family_em": []}, BestWeights()
 
     def evaluate(step):
         was_training = model.training
@@ -238,10 +253,7 @@ def train_with_early_stopping(trainer, track: Callable, eval_every: int) -> dict
         model.train(was_training)
         history["step"].append(step)
         history["family_em"].append(scores)
-        score = sum(scores.values()) / max(1, len(scores))
-        if score > best["score"]:
-            best["score"], history["best_step"] = score, step
-            best["state"] = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+        best.offer(model, scores, step)
 
     class Track(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
@@ -251,11 +263,9 @@ def train_with_early_stopping(trainer, track: Callable, eval_every: int) -> dict
     trainer.add_callback(Track())
     trainer.train()
     evaluate(trainer.state.global_step)
-    if history["best_step"] != trainer.state.global_step:
-        with torch.no_grad():
-            for n, p in model.named_parameters():
-                if n in best["state"]:
-                    p.copy_(best["state"][n])
+    history["best_step"] = best.step
+    if best.step != trainer.state.global_step:
+        best.restore(model)
     return history
 
 
