@@ -132,3 +132,13 @@ def test_a_difference_that_rounds_to_zero_is_never_printed_negative():
     assert signed_percent(-0.004) == "0%" and signed_percent(-0.006) == "-1%" and signed_percent(-0.0004, 1) == "0%"
     tiny = compare([True] * 4 + [False] * 1196, [False] * 1200)       # 4 vs 0 of 1,200: a tenth of a point
     assert "difference -0.3% (paired exact 95% CI -0.3% to +0.1%" in tiny
+
+
+def test_an_interval_that_excludes_zero_never_prints_a_bound_of_zero():
+    # 6 vs 0 discordant of 100: p = 0.031, the exact interval starts at +0.49 points; at whole
+    # percents it would read "0% to +6%" beside "better (p < 0.05)"
+    a, b = [False] * 100, [True] * 6 + [False] * 94
+    sentence = compare(a, b)
+    assert "CI +0.5% to +6.0%" in sentence and "B is better" in sentence
+    big = compare([False] * 100, [True] * 30 + [False] * 70)          # far from zero: whole percents
+    assert "CI +23% to +30%" in big

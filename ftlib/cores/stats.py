@@ -196,11 +196,25 @@ def compare(a: Sequence[bool], b: Sequence[bool], name_a: str = "A", name_b: str
         verdict = f"{name_b if d.value > 0 else name_a} is better (p < {alpha:g})"
     else:
         verdict = "not distinguishable at this n"
-    digits = 1 if max(abs(d.low), abs(d.high)) < 0.05 else 0     # a small difference keeps one decimal
+    digits = _interval_digits(d.low, d.high)
     pct = lambda x: signed_percent(x, digits)                      # noqa: E731
     return (f"{name_a} {accuracy_of(a)} vs {name_b} {accuracy_of(b)}: difference {pct(d.value)} "
             f"(paired exact {1 - alpha:.0%} CI {pct(d.low)} to {pct(d.high)}; {name_a} alone right on "
             f"{d.only_a}, {name_b} alone on {d.only_b}; McNemar p = {d.p_value:.2g}): {verdict}")
+
+
+def _interval_digits(low: float, high: float) -> int:
+    """Decimals for an interval's percentages: one when the interval is small (both bounds within 5
+    points), and as many (up to 2) as keep a nonzero bound from printing as "0%", so an interval
+    that excludes 0 never reads as if it touched it.
+
+    >>> _interval_digits(-0.12, 0.30), _interval_digits(-0.02, 0.01), _interval_digits(0.003, 0.08)
+    (0, 1, 1)
+    """
+    digits = 1 if max(abs(low), abs(high)) < 0.05 else 0
+    while digits < 2 and any(b != 0 and round(100 * b, digits) == 0 for b in (low, high)):
+        digits += 1
+    return digits
 
 
 def _binomial_two_sided(low: int, m: int) -> float:
