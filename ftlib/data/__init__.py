@@ -42,6 +42,14 @@ def load_tasks(split="train", families=None, data_dir=DATA_DIR):
     return [r for r in rows if families is None or r["family"] in families]
 
 
+def first_per_family(split: str, n: int | None, families=None, data_dir=DATA_DIR) -> list[dict]:
+    """The first ``n`` rows (all when ``n`` is None) of each family of one split, family by family in
+    the order ``families`` names them (default: all). Reads the split once."""
+    families = list(FAMILIES if families is None else families)
+    rows = load_tasks(split, families, data_dir)
+    return [r for f in families for r in [x for x in rows if x["family"] == f][:n]]
+
+
 def load_preferences(split="train", data_dir=DATA_DIR):
     """Preference pairs of one split ("train" or "test")."""
     if split not in ("train", "test"):
@@ -56,7 +64,7 @@ def load_lexicon(data_dir=DATA_DIR):
 
 
 __all__ = ["DATA_DIR", "FAMILIES", "Family", "JsonlError", "LABELS", "LEXICON", "MOUNTAINS", "RIVERS", "SPLITS",
-           "TOWNS", "alpaca_to_messages", "build_corpus", "build_preferences", "build_tasks", "from_messages",
+           "TOWNS", "alpaca_to_messages", "build_corpus", "build_preferences", "build_tasks", "first_per_family", "from_messages",
            "label_counts", "load_corpus", "load_lexicon", "load_preferences", "load_tasks", "messages_to_alpaca",
            "messages_to_sharegpt", "normalize_prompt", "read_jsonl", "render_chatml", "sharegpt_to_messages",
            "task_to_messages", "to_messages", "verify", "write_jsonl"]

@@ -46,8 +46,8 @@ GRPO_RECIPES = {"smoke": RLRecipe(steps=3, prompts_per_step=2, group=4, lr=2e-5,
 
 def rl_rows(split: str = "val", families=RL_FAMILIES, per_family: int | None = None, seed: int = 0) -> list[dict]:
     """Task rows of ``families`` from ``split``, shuffled with ``seed`` (``per_family`` caps each)."""
-    from ftlib.data import load_tasks
-    rows = [r for f in families for r in load_tasks(split, [f])[:per_family]]
+    from ftlib.data import first_per_family
+    rows = first_per_family(split, per_family, families)
     random.Random(seed).shuffle(rows)
     return rows
 

@@ -197,9 +197,9 @@ def assistant_rows(per_family: int, seed: int = 0) -> list[dict]:
     """The assistant's training items: ``per_family`` from each skill family, shuffled with ``seed``."""
     import random
 
-    from ftlib.data import load_tasks
+    from ftlib.data import first_per_family
     from ftlib.data.tasks import SKILL_FAMILIES
-    rows = [r for f in SKILL_FAMILIES for r in load_tasks("train", [f])[:per_family]]
+    rows = first_per_family("train", per_family, SKILL_FAMILIES)
     random.Random(seed).shuffle(rows)
     return rows
 

@@ -70,7 +70,7 @@ def build_course_sft(out_dir, *, profile: str, seed: int, needs: dict, params: d
     """The course base model (``needs["course-base"]``) after
     :func:`ftlib.engine.sft_train.train_course_sft`, saved with its chat template. Returns the
     ids of the task rows it trained on."""
-    from ftlib.data import FAMILIES, load_tasks
+    from ftlib.data import first_per_family, load_tasks
     from ftlib.engine.models import from_pretrained, save_model
     from ftlib.engine.sft_data import chatml_template, stop_ids
     from ftlib.engine.cache import read_record
@@ -80,7 +80,7 @@ def build_course_sft(out_dir, *, profile: str, seed: int, needs: dict, params: d
     tokenizer.chat_template = chatml_template()
     model.generation_config.eos_token_id = stop_ids(tokenizer)
     recipe = SFT_RECIPES[profile]
-    probe = [r for f in FAMILIES for r in load_tasks("val", [f])[:recipe.track_n]]
+    probe = first_per_family("val", recipe.track_n)
 
     def track(m) -> dict:                       # validation exact match per family, at every evaluation
         return {f: a.value for f, a in exact_match(m, tokenizer, probe).by_family().items()}
@@ -111,7 +111,7 @@ def build_smollm2_sft_lora(out_dir, *, profile: str, seed: int, needs: dict, par
     ``lora_sft.json`` (the tracked curve and every answer). Returns the ids of the rows it trained on."""
     from peft import LoraConfig
 
-    from ftlib.data import FAMILIES, load_tasks
+    from ftlib.data import first_per_family
     from ftlib.data.tasks import SKILL_FAMILIES
     from ftlib.engine.hardware import pick_device, seed_everything
     from ftlib.engine.models import from_pretrained, quiet_transformers
@@ -121,12 +121,12 @@ def build_smollm2_sft_lora(out_dir, *, profile: str, seed: int, needs: dict, par
 
     recipe = LORA_SFT_RECIPES[profile]
     model, tokenizer = from_pretrained(str(needs[SMOLLM2]), device=pick_device())
-    test = [r for f in FAMILIES for r in load_tasks("test", [f])[:recipe.eval_n]]
+    test = first_per_family("test", recipe.eval_n)
     tokenizer.chat_template = chatml_template(SMOLLM2_SYSTEM)      # SmolLM2's own rendering, with generation markers
     before = exact_match(model, tokenizer, test)
     tokenizer.chat_template = chatml_template()                    # the assistant's: no system turn
     rows = assistant_rows(recipe.per_family, seed)
-    probe = [r for f in SKILL_FAMILIES for r in load_tasks("val", [f])[:recipe.track_n]]
+    probe = first_per_family("val", recipe.track_n, SKILL_FAMILIES)
 
     def track(m) -> dict:
         return {f: a.value for f, a in exact_match(m, tokenizer, probe).by_family().items()}
