@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ftlib.cores.losses import (IGNORE, bradley_terry_loss, causal_lm_loss, dpo_loss, gae, kl_estimates,
-                                ppo_clip_loss, sequence_logprobs)
+from ftlib.cores.losses import (IGNORE, bradley_terry_loss, causal_lm_loss, dpo_loss, gae, group_advantages,
+                                kl_estimates, ppo_clip_loss, sequence_logprobs)
 
 
 def test_causal_lm_loss_is_token_weighted_and_skips_ignored_labels():
@@ -156,3 +156,13 @@ def test_bradley_terry_matches_trl_reward_trainer(tmp_path):
     assert bradley_terry_loss(rewards[:4], rewards[4:]).item() == pytest.approx(trl_loss.item(), abs=1e-6)
     logged = {k: v[-1] for k, v in trainer._metrics["train"].items()}
     assert (rewards[:4] > rewards[4:]).float().mean().item() == pytest.approx(logged["accuracy"])
+
+
+def test_group_advantages_are_zero_mean_unit_spread_per_group_and_zero_for_a_flat_group():
+    rewards = torch.tensor([1.0, 0.0, 0.0, 1.0, 0.5, 0.5, 0.5, 0.5, 3.0, 1.0, 2.0, 0.0])
+    adv = group_advantages(rewards, group=4).view(3, 4)
+    assert torch.allclose(adv.mean(dim=1), torch.zeros(3), atol=1e-6)
+    assert torch.equal(adv[1], torch.zeros(4))                            # all alike: nothing to learn
+    assert adv[0].std().item() == pytest.approx(1.0, abs=1e-3) and adv[2].argmax() == 0
+    with pytest.raises(ValueError, match="multiple of group=4"):
+        group_advantages(torch.ones(6), group=4)

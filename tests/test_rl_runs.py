@@ -6,7 +6,8 @@ import torch
 
 from ftlib.engine.ppo import kl_to_reference
 from ftlib.products.registry import PRODUCTS, inputs
-from ftlib.engine.rl_runs import GRPO_RECIPES, PPO_RECIPES, RL_FAMILIES, RLRecipe, rl_rows, run_grpo, run_ppo
+from ftlib.engine.rl_runs import (GRPO_RECIPES, PPO_RECIPES, RL_FAMILIES, RLRecipe, grpo_trainer, rl_rows, run_grpo,
+                                   run_ppo)
 
 
 def test_rl_rows_are_the_chosen_families_shuffled_and_disjoint_from_test():
@@ -62,3 +63,41 @@ def test_chapter_06_products_are_registered_from_course_sft():
         assert PRODUCTS[name].needs == ("course-sft",)
     assert inputs("course-ppo", profile="smoke", needs={"course-sft": "/nonexistent"})["recipe"]["ppo"] == \
         vars(PPO_RECIPES["smoke"])
+
+
+def test_group_advantages_and_grpo_loss_match_trls_grpo_trainer_on_one_batch(tok, tmp_path, tiny_chat_lm):
+    from transformers import AutoModelForCausalLM
+
+    from ftlib.cores.losses import group_advantages, grpo_loss
+    from ftlib.engine.ppo import forward_response
+    rows = rl_rows("val", per_family=2)[:2]
+    given: list[float] = []
+
+    def varied(prompts, completions):         # rewards that differ within a group, remembered as TRL receives them
+        out = [float(len(c) % 3) for c in completions]
+        given.extend(out)
+        return out
+    recipe = RLRecipe(steps=1, prompts_per_step=2, group=4, lr=1e-3, kl_coef=0.05, max_new_tokens=8)
+    tiny_chat_lm().save_pretrained(tmp_path / "policy")
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "policy")
+    trainer = grpo_trainer(model, tok, rows, {"varied": varied}, recipe, tmp_path / "out")
+    trainer.current_gradient_accumulation_steps = 1          # set by train(); one batch here
+    batch = [trainer.train_dataset[i] for i in range(2) for _ in range(recipe.group)]   # TRL's sampler: each prompt `group` times
+    torch.manual_seed(0)
+    out = trainer._generate_and_score_completions(batch)
+    assert len(given) == 8 and len(set(given)) > 1
+    assert torch.allclose(out["advantages"], group_advantages(torch.tensor(given), recipe.group), atol=1e-5)
+
+    ids = torch.cat([out["prompt_ids"], out["completion_ids"]], dim=1)
+    attn = torch.cat([out["prompt_mask"], out["completion_mask"]], dim=1)
+    model.train()
+    logprobs, _, _ = forward_response(model, ids, attn, out["completion_ids"].shape[1], temperature=1.0)
+    old = logprobs.detach() + 0.3 * torch.randn_like(logprobs)       # an older policy, so clipping is active
+    out["old_per_token_logps"] = old
+    ours = grpo_loss(logprobs, old, out["advantages"], out["completion_mask"], ref_logprobs=out["ref_per_token_logps"],
+                     beta=recipe.kl_coef)
+    theirs = trainer._compute_loss(model, out)
+    assert ours.item() == pytest.approx(theirs.item(), rel=1e-4, abs=1e-6)
+    wrong = grpo_loss(logprobs, old, out["advantages"], out["completion_mask"], ref_logprobs=out["ref_per_token_logps"],
+                      beta=recipe.kl_coef, clip=10.0)                  # no clipping: a different loss
+    assert wrong.item() != pytest.approx(theirs.item(), rel=1e-3)

@@ -6,7 +6,7 @@ from scipy.stats import binomtest
 from sklearn.metrics import cohen_kappa_score
 
 from ftlib.cores import stats
-from ftlib.cores.stats import (bootstrap_ci, clopper_pearson, cohen_kappa, compare, mcnemar, mcnemar_sample_size,
+from ftlib.cores.stats import (Accuracy, bootstrap_ci, clopper_pearson, cohen_kappa, compare, mcnemar, mcnemar_sample_size,
                               paired_bootstrap, paired_difference, sign_test, signed_percent, win_rate)
 
 
@@ -142,3 +142,9 @@ def test_an_interval_that_excludes_zero_never_prints_a_bound_of_zero():
     assert "CI +0.5% to +6.0%" in sentence and "B is better" in sentence
     big = compare([False] * 100, [True] * 30 + [False] * 70)          # far from zero: whole percents
     assert "CI +23% to +30%" in big
+
+
+def test_an_accuracy_interval_never_prints_as_a_single_point():
+    assert str(Accuracy(0, 900)) == "0.0% (0/900; 95% CI 0.0–0.4%)"          # not "0% (...; 95% CI 0–0%)"
+    assert str(Accuracy(1, 1200)) == "0.1% (1/1200; 95% CI 0.0–0.5%)"
+    assert str(Accuracy(45, 100)) == "45% (45/100; 95% CI 36–55%)"            # whole percents where they suffice

@@ -107,3 +107,36 @@ def kl_estimates(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> dict[str
     """
     log_ratio = logprobs - ref_logprobs
     return {"k1": log_ratio, "k3": torch.expm1(-log_ratio) + log_ratio}
+
+
+def group_advantages(rewards: torch.Tensor, group: int, scale: bool = True, eps: float = 1e-4) -> torch.Tensor:
+    """GRPO's advantage (Shao et al. 2024): each completion's reward minus the mean of its group (the
+    ``group`` completions of one prompt, consecutive in ``rewards``), divided by the group's standard
+    deviation (unbiased, plus ``eps``) when ``scale``. No value model: the group is the baseline. A group
+    whose completions all score the same gets advantage 0 and teaches nothing.
+
+    >>> group_advantages(torch.tensor([1., 0., 0., 0., 1., 1., 1., 1.]), group=4, scale=False).tolist()
+    [0.75, -0.25, -0.25, -0.25, 0.0, 0.0, 0.0, 0.0]
+    """
+    if rewards.dim() != 1 or rewards.numel() % group:
+        raise ValueError(f"rewards must be 1-D with a multiple of group={group} entries, got shape {tuple(rewards.shape)}")
+    grouped = rewards.view(-1, group)
+    advantages = grouped - grouped.mean(dim=1, keepdim=True)
+    if scale:
+        advantages = advantages / (grouped.std(dim=1, keepdim=True) + eps)
+    return advantages.flatten()
+
+
+def grpo_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor,
+              *, ref_logprobs: torch.Tensor | None = None, beta: float = 0.0, clip: float = 0.2) -> torch.Tensor:
+    """GRPO's loss over (B, T) per-token log-probs of B completions: PPO's clipped surrogate with one
+    advantage per completion (broadcast to its tokens), plus β times the k3 estimate of KL to the
+    reference per token; averaged over each completion's tokens, then over completions (TRL's
+    ``loss_type="grpo"``)."""
+    ratio = torch.exp(logprobs - old_logprobs)
+    adv = advantages.unsqueeze(1)
+    per_token = -torch.minimum(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv)
+    if beta:
+        per_token = per_token + beta * kl_estimates(logprobs, ref_logprobs)["k3"]
+    mask = mask.float()
+    return ((per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).mean()

@@ -67,8 +67,17 @@ class Accuracy:
         return wilson_interval(self.k, self.n)
 
     def __str__(self) -> str:
+        """Whole percents, with a decimal more (up to two) where the interval would print as a point:
+        0/900 is "0.0% (0/900; 95% CI 0.0–0.4%)", not "0–0%".
+
+        >>> str(Accuracy(3, 10)), str(Accuracy(0, 900))
+        ('30% (3/10; 95% CI 11–60%)', '0.0% (0/900; 95% CI 0.0–0.4%)')
+        """
         lo, hi = self.ci
-        return f"{self.value:.0%} ({self.k}/{self.n}; 95% CI {100 * lo:.0f}–{100 * hi:.0f}%)"
+        digits = 0
+        while digits < 2 and lo != hi and round(100 * lo, digits) == round(100 * hi, digits):
+            digits += 1
+        return f"{100 * self.value:.{digits}f}% ({self.k}/{self.n}; 95% CI {100 * lo:.{digits}f}–{100 * hi:.{digits}f}%)"
 
     def as_dict(self) -> dict:
         lo, hi = self.ci
