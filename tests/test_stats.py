@@ -148,3 +148,9 @@ def test_an_accuracy_interval_never_prints_as_a_single_point():
     assert str(Accuracy(0, 900)) == "0.0% (0/900; 95% CI 0.0–0.4%)"          # not "0% (...; 95% CI 0–0%)"
     assert str(Accuracy(1, 1200)) == "0.1% (1/1200; 95% CI 0.0–0.5%)"
     assert str(Accuracy(45, 100)) == "45% (45/100; 95% CI 36–55%)"            # whole percents where they suffice
+
+
+def test_no_discordant_item_still_gives_an_interval_of_some_width():
+    d = paired_difference([True] * 10 + [False] * 290, [True] * 10 + [False] * 290)
+    assert (d.only_a, d.only_b, d.p_value, d.value) == (0, 0, 1.0, 0.0)
+    assert d.low == -d.high and d.high == pytest.approx(clopper_pearson(0, 300)[1]) and 0.01 < d.high < 0.013

@@ -160,6 +160,8 @@ class PairedDifference:
     Binomial(m, π) and the difference is (m / n)(2π − 1), so the Clopper–Pearson interval of π
     maps to an interval of the difference (conditional on m). A bootstrap interval does not have
     this property: with 4 discordant items all going one way it excludes 0 while p = 0.125.
+    With no discordant item (m = 0) the map would give a zero-width interval; the difference is
+    then bounded by the share of discordant items, whose Clopper–Pearson upper bound (0 of n) is used.
     """
     n: int
     only_a: int
@@ -179,6 +181,9 @@ def paired_difference(a: Sequence[bool], b: Sequence[bool], alpha: float = 0.05)
     n, m = len(a), test["only_a"] + test["only_b"]
     if n == 0:
         raise ValueError("paired_difference: no items")
+    if m == 0:      # no discordant item: the difference is bounded by the discordance rate, itself uncertain
+        bound = clopper_pearson(0, n, alpha)[1]
+        return PairedDifference(n, 0, 0, test["p_value"], -bound, bound)
     lo, hi = clopper_pearson(test["only_b"], m, alpha)
     return PairedDifference(n, test["only_a"], test["only_b"], test["p_value"],
                             m / n * (2 * lo - 1), m / n * (2 * hi - 1))
