@@ -6,11 +6,13 @@ what the policy really says on prompts it has not trained on: sample ``k`` answe
 check each with the task's verifier, and pair a right sample with a wrong one. Prompts where every
 sample is right carry no such pair; a share of them get a written rejected answer of another kind
 (``off_format`` or ``verbose``, as in ``preferences.py``) beside the policy's right answer, so a
-reward model still sees those kinds. Prompts where every sample is wrong carry no pair (the policy
-has nothing of its own to prefer); they are counted.
+reward model still sees those kinds. Prompts where every sample is wrong have nothing of the
+policy's own to prefer; a capped share of them pair the reference answer with the policy's wrong
+one (the skills it lacks), the rest are only counted.
 
-``reason`` is ``wrong`` (both sides sampled from the policy), ``off_format`` or ``verbose`` (the
-chosen side sampled, the rejected side written).
+``source`` says where the two sides come from: ``sampled`` (both from the policy: ``reason`` is
+``wrong``), ``reference`` (the reference answer against the policy's wrong one), ``written`` (the
+policy's right answer against a written ``off_format`` or ``verbose`` one).
 """
 from collections import Counter
 from dataclasses import dataclass, field
@@ -21,14 +23,35 @@ from .tasks import verify
 from .world import rng_for
 
 
+POOL_START = 2500   # a skill family's training items from here on are the pair prompts: no SFT recipe trains on them
+
+
+@dataclass(frozen=True)
+class PairRecipe:
+    per_family: int          # prompts per skill family for training pairs
+    test_per_family: int     # further prompts per skill family for held-out pairs
+    k: int                   # samples per prompt
+    temperature: float
+    written_share: float     # written off-format / verbose pairs as a share of all pairs
+    reference_share: float   # at most this share of the prompts pair the reference answer with a wrong sample
+
+
+PAIR_RECIPES = {
+    "smoke": PairRecipe(per_family=3, test_per_family=2, k=2, temperature=1.0, written_share=0.25, reference_share=0.5),
+    "cpu": PairRecipe(per_family=150, test_per_family=50, k=4, temperature=1.0, written_share=0.25, reference_share=0.1),
+    "gpu": PairRecipe(per_family=400, test_per_family=100, k=8, temperature=1.0, written_share=0.25, reference_share=0.1),
+}
+
+
 @dataclass
 class PairReport:
     """What happened to each prompt: how many gave a sampled pair, a written one, or none."""
     prompts: int = 0
     sampled: int = 0          # a right and a wrong sample: a "wrong" pair
+    reference: int = 0        # all wrong, and chosen for a reference-vs-wrong pair
     written: int = 0          # all right, and chosen for a written off_format / verbose rejected
     all_right: int = 0        # all right (written pairs included)
-    all_wrong: int = 0        # no right sample: no pair
+    all_wrong: int = 0        # no right sample (reference pairs included)
     by_family: dict = field(default_factory=dict)   # family -> {"prompts", "pairs"}
 
 
@@ -52,20 +75,23 @@ def _most_common(answers: list[str]) -> str:
 
 
 def onpolicy_pairs(rows: Sequence[dict], answers: Sequence[str], *, k: int, exclude: Sequence[str] = (),
-                   written_share: float = 0.25, seed: int = 0) -> tuple[list[dict], PairReport]:
+                   written_share: float = 0.25, reference_share: float = 0.0,
+                   seed: int = 0) -> tuple[list[dict], PairReport]:
     """Pairs from ``k`` sampled ``answers`` per task row (``rows`` repeats each task ``k`` times in a row).
 
     ``exclude``: task ids the pairs must not touch (the policy's training items, the test items);
     one of them among ``rows`` raises. A sampled pair's chosen side is the right answer the policy
-    gave most often, its rejected side the wrong one it gave most often. Written pairs are added
-    for all-right prompts until they are ``written_share`` of all pairs (or the prompts run out).
+    gave most often, its rejected side the wrong one it gave most often. Reference pairs are added
+    for all-wrong prompts up to ``reference_share`` of the prompts; written pairs for all-right
+    prompts until they are ``written_share`` of all pairs (or the prompts run out).
     Returns (pairs as in ``preferences.py`` plus ``"source"``, the report).
     """
     groups, banned = _grouped(rows, answers, k), set(exclude)
     clash = sorted({row["id"] for row, _ in groups} & banned)
     if clash:
         raise ValueError(f"{len(clash)} prompts are excluded items (e.g. {clash[0]}): on-policy pairs need unseen prompts")
-    rng, report, pairs, all_right = rng_for(seed, "onpolicy"), PairReport(prompts=len(groups)), [], []
+    rng, report, pairs = rng_for(seed, "onpolicy"), PairReport(prompts=len(groups)), []
+    all_right, all_wrong = [], []
     for row, said in groups:
         fam = report.by_family.setdefault(row["family"], {"prompts": 0, "pairs": 0})
         fam["prompts"] += 1
@@ -78,10 +104,16 @@ def onpolicy_pairs(rows: Sequence[dict], answers: Sequence[str], *, k: int, excl
         elif right:
             all_right.append((row, _most_common(right)))
         else:
-            report.all_wrong += 1
-    report.all_right = len(all_right)
+            all_wrong.append((row, _most_common(wrong)))
+    report.all_right, report.all_wrong = len(all_right), len(all_wrong)
+    rng.shuffle(all_wrong)
+    for row, rejected in all_wrong[:round(reference_share * len(groups))]:
+        pairs.append(_pair(row, row["answer"], rejected, "wrong", "reference"))
+        report.reference += 1
+        report.by_family[row["family"]]["pairs"] += 1
     rng.shuffle(all_right)
-    target = round(written_share / (1 - written_share) * report.sampled)    # written / all pairs = written_share
+    own = report.sampled + report.reference
+    target = round(written_share / (1 - written_share) * own)    # written / all pairs = written_share
     for row, chosen in all_right:
         if report.written >= target:
             break

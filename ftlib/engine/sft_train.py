@@ -188,7 +188,7 @@ LORA_SFT_RECIPES = {
     "smoke": LoraSFTRecipe(per_family=4, steps=2, batch_size=2, lr=1e-3, rank=4, eval_every=1, track_n=1, eval_n=2),
     "cpu": LoraSFTRecipe(per_family=300, steps=300, batch_size=8, lr=1e-3, rank=32, eval_every=60, track_n=10,
                          eval_n=100),
-    "gpu": LoraSFTRecipe(per_family=3000, steps=3000, batch_size=16, lr=5e-4, rank=32, eval_every=300, track_n=50,
+    "gpu": LoraSFTRecipe(per_family=2500, steps=3000, batch_size=16, lr=5e-4, rank=32, eval_every=300, track_n=50,
                          eval_n=100),
 }
 

@@ -13,6 +13,7 @@ returns the rows it trained on, which the registry hashes into the product's rec
 | ``course-ppo``     | 06      | ``course-sft``, PPO on verifier rewards      | task suite (val prompts)      |
 | ``course-grpo``    | 06      | ``course-sft``, GRPO (TRL) on verifier rewards | task suite (val prompts)    |
 | ``course-dpo``     | 07      | ``course-sft``, DPO (TRL)                    | preference pairs              |
+| ``assistant-pairs`` | 06–07  | the assistant's own samples, verified (pairs, not a model) | skill prompts it never trained on |
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
-from ftlib.products.registry import (COURSE_BASE, COURSE_DPO, COURSE_GRPO, COURSE_PPO, COURSE_RM, COURSE_SFT,
+from ftlib.products.registry import (ASSISTANT_PAIRS, COURSE_BASE, COURSE_DPO, COURSE_GRPO, COURSE_PPO, COURSE_RM, COURSE_SFT,
                                      SMOLLM2, SMOLLM2_SFT_LORA, Product, register, resolve_model_path)
 
 
@@ -244,3 +245,74 @@ def build_course_dpo(out_dir, *, profile: str, seed: int, needs: dict, params: d
 
 register(Product(COURSE_DPO, "course-dpo", build_course_dpo, _dpo_recipe, data=("preferences_train.jsonl",),
                  needs=(COURSE_SFT,)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Chapters 06-07: on-policy preference pairs of the course assistant
+# ---------------------------------------------------------------------------------------------
+def _pairs_recipe(profile: str) -> dict:
+    from ftlib.data.onpolicy import PAIR_RECIPES, POOL_START
+    return {"pairs": asdict(PAIR_RECIPES[profile]), "pool_start": POOL_START}
+
+
+def pair_prompts(profile: str) -> dict[str, list[dict]]:
+    """{"train", "test"}: the skill families' training items from ``POOL_START`` on, ``per_family``
+    then ``test_per_family`` of each: prompts the assistant never trained on (its recipes stop
+    before ``POOL_START``), and never test or validation items."""
+    from ftlib.data import first_per_family
+    from ftlib.data.onpolicy import PAIR_RECIPES, POOL_START
+    from ftlib.data.tasks import SKILL_FAMILIES
+    recipe = PAIR_RECIPES[profile]
+    pool = first_per_family("train", POOL_START + recipe.per_family + recipe.test_per_family, SKILL_FAMILIES)
+    out = {"train": [], "test": []}
+    for f in SKILL_FAMILIES:
+        rows = [r for r in pool if r["family"] == f][POOL_START:]
+        out["train"] += rows[:recipe.per_family]
+        out["test"] += rows[recipe.per_family:]
+    return out
+
+
+def build_assistant_pairs(out_dir, *, profile: str, seed: int, needs: dict, params: dict):
+    """Sample the assistant ``k`` times on each prompt of :func:`pair_prompts` and pair its own
+    right answers with its own wrong ones (:func:`ftlib.data.onpolicy.onpolicy_pairs`). Writes
+    ``pairs_train.jsonl``, ``pairs_test.jsonl`` (prompts disjoint from the train pairs') and
+    ``pairs.json`` (each split's report and every sample). Returns the prompts' ids."""
+    from dataclasses import asdict as as_dict
+
+    from ftlib.data import write_jsonl
+    from ftlib.data.onpolicy import PAIR_RECIPES, onpolicy_pairs
+    from ftlib.engine.hardware import pick_device
+    from ftlib.engine.sft_train import LORA_SFT_RECIPES, assistant_rows
+    from ftlib.metrics.exact_match import exact_match
+    from ftlib.products.registry import load_model
+    recipe = PAIR_RECIPES[profile]
+    model, tokenizer = load_model(SMOLLM2_SFT_LORA, profile=profile, seed=seed, device=pick_device())
+    trained = [r["id"] for r in assistant_rows(LORA_SFT_RECIPES[profile].per_family, seed)]
+    prompts, record = pair_prompts(profile), {}
+    for split, rows in prompts.items():
+        reps = [r for r in rows for _ in range(recipe.k)]
+        samples = exact_match(model, tokenizer, reps, temperature=recipe.temperature, batch_size=64,
+                              seed=seed + (split == "test"))
+        pairs, report = onpolicy_pairs(samples.rows, samples.answers, k=recipe.k, exclude=trained,
+                                       written_share=recipe.written_share, reference_share=recipe.reference_share,
+                                       seed=seed)
+        for p in pairs:
+            p["id"] = p["id"].replace("onpolicy-", f"onpolicy-{split}-")
+        write_jsonl(Path(out_dir) / f"pairs_{split}.jsonl", pairs)
+        record[split] = {"report": as_dict(report),
+                         "samples": [{"id": r["id"], "answer": a, "correct": c}
+                                     for r, a, c in zip(samples.rows, samples.answers, samples.correct)]}
+    (Path(out_dir) / "pairs.json").write_text(json.dumps(record))
+    return [r["id"] for rows in prompts.values() for r in rows]
+
+
+def load_pairs(split: str = "train", *, profile: str | None = None, seed: int = 0) -> list[dict]:
+    """The assistant's on-policy preference pairs of one split ("train" or "test"), built if missing."""
+    from ftlib.data import read_jsonl
+    if split not in ("train", "test"):
+        raise ValueError(f"unknown pair split {split!r} (expected train or test)")
+    return read_jsonl(Path(resolve_model_path(ASSISTANT_PAIRS, profile=profile, seed=seed)) / f"pairs_{split}.jsonl")
+
+
+register(Product(ASSISTANT_PAIRS, "assistant-pairs", build_assistant_pairs, _pairs_recipe,
+                 data=("tasks_train.jsonl",), needs=(SMOLLM2_SFT_LORA,)))

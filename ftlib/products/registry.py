@@ -39,6 +39,7 @@ COURSE_SFT = "course-sft"
 SMOLLM2_SFT_LORA = "smollm2-sft-lora"
 COURSE_RM, COURSE_PPO, COURSE_GRPO = "course-rm", "course-ppo", "course-grpo"
 COURSE_DPO = "course-dpo"
+ASSISTANT_PAIRS = "assistant-pairs"     # data, not a model: on-policy preference pairs of the assistant
 
 
 class NonDefaultProductWarning(UserWarning):
@@ -179,6 +180,9 @@ def load_model(name: str = SMOLLM2, *, dtype: torch.dtype | None = None,
     if name == COURSE_RM:
         raise ValueError("course-rm is a reward model (a score head, no LM head): load it with "
                          "ftlib.products.catalog.load_reward_model('course-rm')")
+    if name == ASSISTANT_PAIRS:
+        raise ValueError("assistant-pairs holds preference pairs, not a model: read them with "
+                         "ftlib.products.catalog.load_pairs()")
     product = PRODUCTS.get(name)
     if product is None or not product.adapter:
         return from_pretrained(resolve_model_path(name, profile=profile, seed=seed), dtype=dtype, device=device)
