@@ -110,6 +110,9 @@ def test_greedy_answers_batched_with_left_padding_equal_one_by_one():
     sampled = [greedy_answers(model, tokenizer, prompts, 6, temperature=1.0, seed=s) for s in (0, 0, 1)]
     assert sampled[0] == sampled[1] != sampled[2]                    # seeded: repeatable; another seed differs
     assert greedy_answers(model, tokenizer, prompts, 6, temperature=1e-4) == batched   # T -> 0 is greedy
+    seen: list[int] = []
+    assert greedy_answers(model, tokenizer, prompts, 6, batch_size=3, on_batch=seen.append) == batched
+    assert seen == [3, 1]                                            # a progress bar's updates: one per batch
     long = "the cat sat " * 30                                       # 360 characters, context 64
     assert greedy_answers(model, tokenizer, [long], 6) == greedy_answers(model, tokenizer, [long[-58:]], 6)
     assert tokenizer.truncation_side == "right"                      # restored

@@ -30,7 +30,7 @@ from ftlib.engine.sft_data import chat_prompt, stop_ids
 # ---------------------------------------------------------------------------------------------
 def greedy_answers(model, tokenizer, prompts: Sequence[str], max_new_tokens: int,
                    batch_size: int = 32, *, temperature: float = 0.0, top_p: float = 1.0,
-                   seed: int = 0) -> list[str]:
+                   seed: int = 0, on_batch: Callable[[int], object] | None = None) -> list[str]:
     """Completions of already-rendered ``prompts`` (new text only, special tokens dropped): greedy,
     or sampled with ``temperature`` > 0 and nucleus ``top_p`` (seeded, so a run can be repeated).
 
@@ -38,6 +38,7 @@ def greedy_answers(model, tokenizer, prompts: Sequence[str], max_new_tokens: int
     continues all of them; the attention mask hides the padding. A prompt that would not leave
     ``max_new_tokens`` of room in the model's context (``max_position_embeddings``) loses its
     first tokens, as lm-evaluation-harness does: a model cannot attend beyond its context.
+    ``on_batch(n)`` is called after each batch of ``n`` prompts (a progress bar's ``update``).
     """
     import torch
 
@@ -59,6 +60,8 @@ def greedy_answers(model, tokenizer, prompts: Sequence[str], max_new_tokens: int
                 out = model.generate(**enc, max_new_tokens=max_new_tokens, **sampling,
                                      pad_token_id=tokenizer.pad_token_id, eos_token_id=stop_ids(tokenizer))
                 answers += tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+                if on_batch is not None:
+                    on_batch(len(enc["input_ids"]))
     finally:
         tokenizer.padding_side, tokenizer.truncation_side = side, cut
         model.train(was_training)
@@ -114,27 +117,32 @@ class TaskEval:
 
 def exact_match(model, tokenizer, rows: Sequence[dict], *, render: Callable[[str], str] | None = None,
                 max_new_tokens: int | None = None, batch_size: int = 32, temperature: float = 0.0,
-                top_p: float = 1.0, seed: int = 0) -> TaskEval:
+                top_p: float = 1.0, seed: int = 0, progress: str | None = None) -> TaskEval:
     """Greedy answers to task ``rows``, each checked by its family's verifier.
 
     Rows are generated family by family, each with :func:`answer_budget` new tokens unless
     ``max_new_tokens`` fixes one budget for all. ``render`` turns a task prompt into the model's
     input text (default: the tokenizer's chat template via :func:`chat_prompt`). Decoding is
-    greedy unless ``temperature`` > 0 (see :func:`greedy_answers`).
+    greedy unless ``temperature`` > 0 (see :func:`greedy_answers`). ``progress``: a label for a
+    progress bar over the rows (none by default).
     """
+    from tqdm.auto import tqdm
+
     from ftlib.data import verify
 
     rows = list(rows)
     render = render or (lambda prompt: chat_prompt(tokenizer, prompt))
     answers: list[str | None] = [None] * len(rows)
     budgets = {}
+    bar = tqdm(total=len(rows), desc=progress, disable=progress is None, leave=False)
     for family in sorted({r["family"] for r in rows}):
         idx = [i for i, r in enumerate(rows) if r["family"] == family]
         budgets[family] = max_new_tokens or answer_budget(tokenizer, family)
         outs = greedy_answers(model, tokenizer, [render(rows[i]["prompt"]) for i in idx], budgets[family], batch_size,
-                              temperature=temperature, top_p=top_p, seed=seed)
+                              temperature=temperature, top_p=top_p, seed=seed, on_batch=bar.update)
         for i, out in zip(idx, outs):
             answers[i] = out
+    bar.close()
     correct = [bool(verify(r, a)) for r, a in zip(rows, answers)]
     return TaskEval(rows, answers, correct, budgets)
 

@@ -124,7 +124,7 @@ def build_smollm2_sft_lora(out_dir, *, profile: str, seed: int, needs: dict, par
     model, tokenizer = from_pretrained(str(needs[SMOLLM2]), device=pick_device())
     test = first_per_family("test", recipe.eval_n)
     tokenizer.chat_template = chatml_template(SMOLLM2_SYSTEM)      # SmolLM2's own rendering, with generation markers
-    before = exact_match(model, tokenizer, test)
+    before = exact_match(model, tokenizer, test, progress="scoring SmolLM2")
     tokenizer.chat_template = chatml_template()                    # the assistant's: no system turn
     rows = assistant_rows(recipe.per_family, seed)
     probe = first_per_family("val", recipe.track_n, SKILL_FAMILIES)
@@ -140,7 +140,8 @@ def build_smollm2_sft_lora(out_dir, *, profile: str, seed: int, needs: dict, par
         tracked = train_with_early_stopping(trainer, track, recipe.eval_every)
     model = trainer.model.eval()
     seen = [r for f in SKILL_FAMILIES for r in [x for x in rows if x["family"] == f][:recipe.eval_n]]
-    after, after_seen = exact_match(model, tokenizer, test), exact_match(model, tokenizer, seen)
+    after = exact_match(model, tokenizer, test, progress="scoring the assistant (test)")
+    after_seen = exact_match(model, tokenizer, seen, progress="scoring the assistant (trained on)")
     quiet_transformers()
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
@@ -292,7 +293,7 @@ def build_assistant_pairs(out_dir, *, profile: str, seed: int, needs: dict, para
     for split, rows in prompts.items():
         reps = [r for r in rows for _ in range(recipe.k)]
         samples = exact_match(model, tokenizer, reps, temperature=recipe.temperature, batch_size=64,
-                              seed=seed + (split == "test"))
+                              seed=seed + (split == "test"), progress=f"sampling ({split} prompts)")
         pairs, report = onpolicy_pairs(samples.rows, samples.answers, k=recipe.k, exclude=trained,
                                        written_share=recipe.written_share, reference_share=recipe.reference_share,
                                        seed=seed)
