@@ -103,3 +103,5 @@ def test_the_assistant_pairs_product_holds_verified_pairs_of_its_own_samples():
             assert p["chosen"] in said or p["source"] == "reference"
     with pytest.raises(ValueError, match="not a model"):
         load_model(ASSISTANT_PAIRS, profile="smoke")
+    assistant, _ = load_model("smollm2-sft-lora", profile="smoke")          # merged, and trainable like any model
+    assert all(p.requires_grad for p in assistant.parameters())

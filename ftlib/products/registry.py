@@ -191,6 +191,7 @@ def load_model(name: str = SMOLLM2, *, dtype: torch.dtype | None = None,
     model, tokenizer = from_pretrained(resolve_model_path(product.needs[0], profile=profile, seed=seed),
                                        dtype=dtype, device=device)
     model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    model.requires_grad_(True)     # PEFT froze the base weights; a merged model trains like any other
     return model.eval(), tokenizer_from(str(adapter))
 
 
