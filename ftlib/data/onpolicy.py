@@ -75,8 +75,8 @@ def _most_common(answers: list[str]) -> str:
 
 
 def onpolicy_pairs(rows: Sequence[dict], answers: Sequence[str], *, k: int, exclude: Sequence[str] = (),
-                   written_share: float = 0.25, reference_share: float = 0.0,
-                   seed: int = 0) -> tuple[list[dict], PairReport]:
+                   written_share: float = 0.25, reference_share: float = 0.0, seed: int = 0,
+                   id_prefix: str = "onpolicy") -> tuple[list[dict], PairReport]:
     """Pairs from ``k`` sampled ``answers`` per task row (``rows`` repeats each task ``k`` times in a row).
 
     ``exclude``: task ids the pairs must not touch (the policy's training items, the test items);
@@ -84,7 +84,7 @@ def onpolicy_pairs(rows: Sequence[dict], answers: Sequence[str], *, k: int, excl
     gave most often, its rejected side the wrong one it gave most often. Reference pairs are added
     for all-wrong prompts up to ``reference_share`` of the prompts; written pairs for all-right
     prompts until they are ``written_share`` of all pairs (or the prompts run out).
-    Returns (pairs as in ``preferences.py`` plus ``"source"``, the report).
+    Returns (pairs as in ``preferences.py`` plus ``"source"``, with ids ``{id_prefix}-00001``…, the report).
     """
     groups, banned = _grouped(rows, answers, k), set(exclude)
     clash = sorted({row["id"] for row, _ in groups} & banned)
@@ -126,7 +126,7 @@ def onpolicy_pairs(rows: Sequence[dict], answers: Sequence[str], *, k: int, excl
         report.by_family[row["family"]]["pairs"] += 1
     pairs.sort(key=lambda p: p["task_id"])
     for i, p in enumerate(pairs):
-        p["id"] = f"onpolicy-{i + 1:05d}"
+        p["id"] = f"{id_prefix}-{i + 1:05d}"
     return pairs, report
 
 

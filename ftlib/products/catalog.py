@@ -278,8 +278,6 @@ def build_assistant_pairs(out_dir, *, profile: str, seed: int, needs: dict, para
     right answers with its own wrong ones (:func:`ftlib.data.onpolicy.onpolicy_pairs`). Writes
     ``pairs_train.jsonl``, ``pairs_test.jsonl`` (prompts disjoint from the train pairs') and
     ``pairs.json`` (each split's report and every sample). Returns the prompts' ids."""
-    from dataclasses import asdict as as_dict
-
     from ftlib.data import write_jsonl
     from ftlib.data.onpolicy import PAIR_RECIPES, onpolicy_pairs
     from ftlib.engine.hardware import pick_device
@@ -296,11 +294,9 @@ def build_assistant_pairs(out_dir, *, profile: str, seed: int, needs: dict, para
                               seed=seed + (split == "test"), progress=f"sampling ({split} prompts)")
         pairs, report = onpolicy_pairs(samples.rows, samples.answers, k=recipe.k, exclude=trained,
                                        written_share=recipe.written_share, reference_share=recipe.reference_share,
-                                       seed=seed)
-        for p in pairs:
-            p["id"] = p["id"].replace("onpolicy-", f"onpolicy-{split}-")
+                                       seed=seed, id_prefix=f"onpolicy-{split}")
         write_jsonl(Path(out_dir) / f"pairs_{split}.jsonl", pairs)
-        record[split] = {"report": as_dict(report),
+        record[split] = {"report": asdict(report),
                          "samples": [{"id": r["id"], "answer": a, "correct": c}
                                      for r, a, c in zip(samples.rows, samples.answers, samples.correct)]}
     (Path(out_dir) / "pairs.json").write_text(json.dumps(record))
