@@ -73,19 +73,22 @@ def test_pairs_refuse_excluded_items_and_misaligned_samples():
 def test_pair_prompts_are_items_the_assistant_never_trained_on(profile):
     from ftlib.data.onpolicy import PAIR_RECIPES, POOL_START
     from ftlib.engine.sft_train import LORA_SFT_RECIPES, assistant_rows
-    from ftlib.products.catalog import pair_prompts
+    from ftlib.products.alignment import pair_prompts
     assert LORA_SFT_RECIPES[profile].per_family <= POOL_START
     prompts, recipe = pair_prompts(profile), PAIR_RECIPES[profile]
     train, test = ({r["id"] for r in prompts[s]} for s in ("train", "test"))
     assert len(train) == 9 * recipe.per_family and len(test) == 9 * recipe.test_per_family and not train & test
     trained = {r["id"] for r in assistant_rows(LORA_SFT_RECIPES[profile].per_family)}
     assert not (train | test) & trained and all("-train-" in i for i in train | test)
+    from ftlib.engine.rl_runs import rl_rows                 # chapter 06's RL prompts: neither SFT data nor pairs
+    rl = {r["id"] for r in rl_rows("train")}
+    assert rl and not rl & (train | test | trained)
 
 
 @pytest.mark.slow  # builds the smoke assistant and samples it
 def test_the_assistant_pairs_product_holds_verified_pairs_of_its_own_samples():
     from ftlib.data import load_tasks
-    from ftlib.products.catalog import load_pairs
+    from ftlib.products.alignment import load_pairs
     from ftlib.products.registry import ASSISTANT_PAIRS, load_model, model_dir
     import json
     directory = model_dir(ASSISTANT_PAIRS, profile="smoke")

@@ -34,7 +34,8 @@ CONSTANTS = {
     "05_instruction_tuning": {"95%",                        # the confidence level of every interval
                               "20%",                        # the replay share of the SFT recipe (SFT_RECIPES)
                               "50%"},                       # the threshold for "a family SmolLM2 fails"
-    "06_rlhf": {"95%"},                                     # the confidence level of every interval
+    "06_rlhf": {"95%",                                      # the confidence level of every interval
+                "90%", "80%"},                              # the reward model's targets (overall, wrong-answer pairs)
     "07_dpo": {"95%"},                                      # the confidence level of every interval
     "08_evaluation": {"95%",                                # the confidence level of every interval
                       "100%",                               # the upper end of a proportion's range

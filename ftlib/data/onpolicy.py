@@ -24,6 +24,7 @@ from .world import rng_for
 
 
 POOL_START = 2500   # a skill family's training items from here on are the pair prompts: no SFT recipe trains on them
+RL_POOL = (2750, 3000)   # ...and from here on the RL prompts (chapter 06), after every profile's pair prompts
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class PairRecipe:
 PAIR_RECIPES = {
     "smoke": PairRecipe(per_family=3, test_per_family=2, k=2, temperature=1.0, written_share=0.25, reference_share=0.5),
     "cpu": PairRecipe(per_family=150, test_per_family=50, k=4, temperature=1.0, written_share=0.25, reference_share=0.1),
-    "gpu": PairRecipe(per_family=400, test_per_family=100, k=8, temperature=1.0, written_share=0.25, reference_share=0.1),
+    "gpu": PairRecipe(per_family=200, test_per_family=50, k=8, temperature=1.0, written_share=0.25, reference_share=0.1),
 }
 
 

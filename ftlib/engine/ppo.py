@@ -253,18 +253,15 @@ def train_ppo(policy: PolicyWithValue, ref_model, tokenizer, prompts: list[str],
 
 
 @torch.no_grad()
-def kl_to_reference(lm, ref_model, tokenizer, texts: list[str], *, max_new_tokens: int, seed: int = 0,
-                    batch_size: int = 64) -> dict[str, float]:
-    """How far a trained model has moved from its reference: KL(π || π_ref) per completion, in nats.
-
-    Samples one completion per input text from ``lm`` (temperature 1) and sums, over its tokens,
-    the k1 and k3 estimates (:func:`ftlib.cores.losses.kl_estimates`); returns their means over texts.
-    The same measure for every method (PPO, GRPO, DPO), so their KLs can be compared.
-    """
+def sampled_kl(lm, ref_model, tokenizer, texts: list[str], *, max_new_tokens: int, seed: int = 0,
+               batch_size: int = 64) -> tuple[list[str], dict[str, list[float]]]:
+    """One sampled completion per input text from ``lm`` (temperature 1), and for each completion
+    the k1 and k3 estimates of KL(π || π_ref) (:func:`ftlib.cores.losses.kl_estimates`) summed over
+    its tokens, in nats: ``(completions, {"k1": [...], "k3": [...]})``."""
     torch.manual_seed(seed)
     lm.eval()
     ref_model.eval()
-    sums = {"k1": [], "k3": []}
+    completions, sums = [], {"k1": [], "k3": []}
     for i in range(0, len(texts), batch_size):
         input_ids, attention_mask, mask = sample(lm, tokenizer, texts[i:i + batch_size], max_new_tokens=max_new_tokens)
         R = mask.shape[1]
@@ -272,4 +269,17 @@ def kl_to_reference(lm, ref_model, tokenizer, texts: list[str], *, max_new_token
         ref_logprobs, _, _ = forward_response(ref_model, input_ids, attention_mask, R, 1.0)
         for k, v in kl_estimates(logprobs, ref_logprobs).items():
             sums[k] += (v * mask).sum(-1).tolist()
+        completions += tokenizer.batch_decode(input_ids[:, -R:], skip_special_tokens=True)
+    return completions, sums
+
+
+def kl_to_reference(lm, ref_model, tokenizer, texts: list[str], *, max_new_tokens: int, seed: int = 0,
+                    batch_size: int = 64) -> dict[str, float]:
+    """How far a trained model has moved from its reference: KL(π || π_ref) per completion, in nats.
+
+    The means over ``texts`` of :func:`sampled_kl`'s estimates. The same measure for every method
+    (PPO, GRPO, DPO), so their KLs can be compared.
+    """
+    _, sums = sampled_kl(lm, ref_model, tokenizer, texts, max_new_tokens=max_new_tokens, seed=seed,
+                         batch_size=batch_size)
     return {k: sum(v) / len(v) for k, v in sums.items()}

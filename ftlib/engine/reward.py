@@ -77,14 +77,16 @@ class RMRecipe:
 
 
 RM_RECIPES = {"smoke": RMRecipe(epochs=1, batch_size=8, lr=3e-4, max_pairs=32),
-              "cpu": RMRecipe(epochs=1, batch_size=16, lr=3e-4),
-              "gpu": RMRecipe(epochs=3, batch_size=32, lr=3e-4)}
+              "cpu": RMRecipe(epochs=2, batch_size=16, lr=1e-4, warmup_steps=5),
+              "gpu": RMRecipe(epochs=3, batch_size=32, lr=1e-4, warmup_steps=10)}
 
 
 def train_reward_model(model, tokenizer, pairs: Sequence[dict], recipe: RMRecipe, *, seed: int = 0,
-                       on_step: Callable[[int, dict], None] | None = None) -> list[dict]:
+                       on_step: Callable[[int, dict], None] | None = None, progress: bool = False) -> list[dict]:
     """Bradley-Terry training on ``pairs`` ({prompt, chosen, rejected}); the loss and batch
-    accuracy of each step. Linear warmup, then linear decay to 0; AdamW; gradient clip 1.0."""
+    accuracy of each step. Linear warmup, then linear decay to 0; AdamW; gradient clip 1.0.
+    ``progress`` shows a progress bar over the steps (the product builds do)."""
+    from tqdm.auto import tqdm
     pairs = list(pairs)[:recipe.max_pairs or None]
     rng = random.Random(seed)
     torch.manual_seed(seed)
@@ -100,7 +102,7 @@ def train_reward_model(model, tokenizer, pairs: Sequence[dict], recipe: RMRecipe
         opt, lambda s: min(1.0, (s + 1) / recipe.warmup_steps) * max(0.0, 1 - s / steps))
     history, start = [], time.perf_counter()
     model.train()
-    for step in range(steps):
+    for step in tqdm(range(steps), desc="reward model", disable=not progress, leave=False):
         batch = order[step * recipe.batch_size:(step + 1) * recipe.batch_size]
         prompts = [p["prompt"] for p in batch]
         scores = rewards(model, tokenizer, prompts * 2, [p["chosen"] for p in batch] + [p["rejected"] for p in batch],

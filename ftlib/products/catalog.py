@@ -9,11 +9,14 @@ returns the rows it trained on, which the registry hashes into the product's rec
 | ``course-base``    | 01      | random weights, pretrained                   | the corpus, cleaned           |
 | ``course-sft``     | 05      | ``course-base``, full SFT                    | task suite (train, val)       |
 | ``smollm2-sft-lora`` | 05    | SmolLM2-135M-Instruct + LoRA (TRL SFT): the course assistant | task suite (train, val) |
-| ``course-rm``      | 06      | ``course-sft`` + score head (Bradley-Terry)  | preference pairs              |
 | ``course-ppo``     | 06      | ``course-sft``, PPO on verifier rewards      | task suite (val prompts)      |
 | ``course-grpo``    | 06      | ``course-sft``, GRPO (TRL) on verifier rewards | task suite (val prompts)    |
 | ``course-dpo``     | 07      | ``course-sft``, DPO (TRL)                    | preference pairs              |
-| ``assistant-pairs`` | 06–07  | the assistant's own samples, verified (pairs, not a model) | skill prompts it never trained on |
+
+The products grown from the course assistant for chapters 06-07 (``assistant-pairs``,
+``assistant-rm``, ``assistant-ppo``, ``assistant-grpo``, ``assistant-overopt``) are in
+:mod:`ftlib.products.alignment`. The ``course-ppo``/``-grpo``/``-dpo`` products above are the
+earlier chapters 06-07's, kept while chapters 07-08 still read them.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
-from ftlib.products.registry import (ASSISTANT_PAIRS, COURSE_BASE, COURSE_DPO, COURSE_GRPO, COURSE_PPO, COURSE_RM, COURSE_SFT,
+from ftlib.products.registry import (COURSE_BASE, COURSE_DPO, COURSE_GRPO, COURSE_PPO, COURSE_SFT,
                                      SMOLLM2, SMOLLM2_SFT_LORA, Product, register, resolve_model_path)
 
 
@@ -158,36 +161,27 @@ register(Product(SMOLLM2_SFT_LORA, "smollm2-sft-lora", build_smollm2_sft_lora, _
 
 
 # ---------------------------------------------------------------------------------------------
-# Chapter 06: the reward model and two RL policies, all from course-sft
+# course-ppo, course-grpo: the earlier chapter 06's RL policies from course-sft (chapters 07-08 read them)
 # ---------------------------------------------------------------------------------------------
-def _rm_recipe(profile: str) -> dict:
-    from ftlib.engine.reward import RM_RECIPES
-    return {"reward_model": asdict(RM_RECIPES[profile])}
-
-
-def build_course_rm(out_dir, *, profile: str, seed: int, needs: dict, params: dict):
-    """The ``course-sft`` checkpoint with a score head, trained with
-    :func:`ftlib.engine.reward.train_reward_model` on ``preferences_train.jsonl``."""
-    from ftlib.data import load_preferences
-    from ftlib.engine.models import save_model
-    from ftlib.engine.reward import RM_RECIPES, reward_model_from, train_reward_model
-    model, tokenizer = reward_model_from(str(needs[COURSE_SFT]))
-    pairs = load_preferences("train")
-    history = train_reward_model(model, tokenizer, pairs, RM_RECIPES[profile], seed=seed)
-    save_model(model, tokenizer, out_dir, log_name="reward_model", log=history)
-    return pairs
-
-
-def load_reward_model(name: str = COURSE_RM, *, profile: str | None = None, seed: int = 0):
-    """``(reward model, tokenizer)`` by course name (built if missing) or directory."""
-    from ftlib.engine.reward import reward_model_from
-    return reward_model_from(resolve_model_path(name, profile=profile, seed=seed))
+# The budgets these two were published with (chapter 06 before it moved onto the assistant): PPO 4 passes
+# of 2 mini-batches per rollout, GRPO one update per rollout. Kept while chapters 07-08 read them.
+def _course_rl_recipes(kind: str) -> dict:
+    from ftlib.engine.rl_runs import RLRecipe
+    if kind == "ppo":
+        return {"smoke": RLRecipe(rollouts=3, samples=8, group=1, lr=2e-5, kl_coef=0.02, epochs=4, max_new_tokens=24),
+                "cpu": RLRecipe(rollouts=40, samples=32, group=1, lr=2e-5, kl_coef=0.02, epochs=4, max_new_tokens=48),
+                "gpu": RLRecipe(rollouts=200, samples=64, group=1, lr=2e-5, kl_coef=0.02, epochs=4, max_new_tokens=48)}
+    return {"smoke": RLRecipe(rollouts=3, samples=8, group=4, lr=2e-5, kl_coef=0.02, epochs=1, mini_batches=1,
+                              max_new_tokens=24),
+            "cpu": RLRecipe(rollouts=40, samples=32, group=8, lr=2e-5, kl_coef=0.02, epochs=1, mini_batches=1,
+                            max_new_tokens=48),
+            "gpu": RLRecipe(rollouts=200, samples=64, group=8, lr=2e-5, kl_coef=0.02, epochs=1, mini_batches=1,
+                            max_new_tokens=48)}
 
 
 def _rl_recipe(kind: str) -> Callable[[str], dict]:
     def recipe(profile: str) -> dict:
-        from ftlib.engine.rl_runs import GRPO_RECIPES, PPO_RECIPES, RL_FAMILIES
-        return {kind: asdict({"ppo": PPO_RECIPES, "grpo": GRPO_RECIPES}[kind][profile]), "families": list(RL_FAMILIES),
+        return {kind: asdict(_course_rl_recipes(kind)[profile]), "families": ["count_letter", "format_upper", "extract_json"],
                 "reward": "verifier"}
     return recipe
 
@@ -195,17 +189,17 @@ def _rl_recipe(kind: str) -> Callable[[str], dict]:
 def _build_rl(kind: str) -> Callable:
     def build(out_dir, *, profile: str, seed: int, needs: dict, params: dict):
         """``course-sft`` after PPO (:func:`ftlib.engine.rl_runs.run_ppo`) or GRPO
-        (:func:`ftlib.engine.rl_runs.run_grpo`) with the verifiers as reward."""
+        (:func:`ftlib.engine.rl_runs.run_grpo`) with the verifiers as reward, on validation prompts."""
         from ftlib.engine.models import from_pretrained, save_model
         from ftlib.engine.reward import verifier_reward
-        from ftlib.engine.rl_runs import GRPO_RECIPES, PPO_RECIPES, rl_rows, run_grpo, run_ppo
+        from ftlib.engine.rl_runs import rl_rows, run_grpo, run_ppo
         model, tokenizer = from_pretrained(str(needs[COURSE_SFT]))
-        rows = rl_rows(seed=seed)
+        rows = rl_rows("val", families=("count_letter", "format_upper", "extract_json"), seed=seed)
+        recipe = _course_rl_recipes(kind)[profile]
         if kind == "ppo":
-            history = run_ppo(model, tokenizer, rows, verifier_reward(rows), PPO_RECIPES[profile], seed=seed)
+            history = run_ppo(model, tokenizer, rows, verifier_reward(rows), recipe, seed=seed)
         else:
-            history = run_grpo(model, tokenizer, rows, {"verifier": verifier_reward(rows)}, GRPO_RECIPES[profile],
-                               seed=seed)
+            history = run_grpo(model, tokenizer, rows, {"verifier": verifier_reward(rows)}, recipe, seed=seed)
         save_model(model, tokenizer, out_dir, log_name=kind, log=history)
         return [r["id"] for r in rows]
     build.__name__ = f"build_course_{kind}"
@@ -213,8 +207,6 @@ def _build_rl(kind: str) -> Callable:
 
 
 build_course_ppo, build_course_grpo = _build_rl("ppo"), _build_rl("grpo")
-register(Product(COURSE_RM, "course-rm", build_course_rm, _rm_recipe, data=("preferences_train.jsonl",),
-                 needs=(COURSE_SFT,)))
 register(Product(COURSE_PPO, "course-ppo", build_course_ppo, _rl_recipe("ppo"), data=("tasks_val.jsonl",),
                  needs=(COURSE_SFT,)))
 register(Product(COURSE_GRPO, "course-grpo", build_course_grpo, _rl_recipe("grpo"), data=("tasks_val.jsonl",),
@@ -246,70 +238,3 @@ def build_course_dpo(out_dir, *, profile: str, seed: int, needs: dict, params: d
 
 register(Product(COURSE_DPO, "course-dpo", build_course_dpo, _dpo_recipe, data=("preferences_train.jsonl",),
                  needs=(COURSE_SFT,)))
-
-
-# ---------------------------------------------------------------------------------------------
-# Chapters 06-07: on-policy preference pairs of the course assistant
-# ---------------------------------------------------------------------------------------------
-def _pairs_recipe(profile: str) -> dict:
-    from ftlib.data.onpolicy import PAIR_RECIPES, POOL_START
-    return {"pairs": asdict(PAIR_RECIPES[profile]), "pool_start": POOL_START}
-
-
-def pair_prompts(profile: str) -> dict[str, list[dict]]:
-    """{"train", "test"}: the skill families' training items from ``POOL_START`` on, ``per_family``
-    then ``test_per_family`` of each: prompts the assistant never trained on (its recipes stop
-    before ``POOL_START``), and never test or validation items."""
-    from ftlib.data import first_per_family
-    from ftlib.data.onpolicy import PAIR_RECIPES, POOL_START
-    from ftlib.data.tasks import SKILL_FAMILIES
-    recipe = PAIR_RECIPES[profile]
-    pool = first_per_family("train", POOL_START + recipe.per_family + recipe.test_per_family, SKILL_FAMILIES)
-    out = {"train": [], "test": []}
-    for f in SKILL_FAMILIES:
-        rows = [r for r in pool if r["family"] == f][POOL_START:]
-        out["train"] += rows[:recipe.per_family]
-        out["test"] += rows[recipe.per_family:]
-    return out
-
-
-def build_assistant_pairs(out_dir, *, profile: str, seed: int, needs: dict, params: dict):
-    """Sample the assistant ``k`` times on each prompt of :func:`pair_prompts` and pair its own
-    right answers with its own wrong ones (:func:`ftlib.data.onpolicy.onpolicy_pairs`). Writes
-    ``pairs_train.jsonl``, ``pairs_test.jsonl`` (prompts disjoint from the train pairs') and
-    ``pairs.json`` (each split's report and every sample). Returns the prompts' ids."""
-    from ftlib.data import write_jsonl
-    from ftlib.data.onpolicy import PAIR_RECIPES, onpolicy_pairs
-    from ftlib.engine.hardware import pick_device
-    from ftlib.engine.sft_train import LORA_SFT_RECIPES, assistant_rows
-    from ftlib.metrics.exact_match import exact_match
-    from ftlib.products.registry import load_model
-    recipe = PAIR_RECIPES[profile]
-    model, tokenizer = load_model(SMOLLM2_SFT_LORA, profile=profile, seed=seed, device=pick_device())
-    trained = [r["id"] for r in assistant_rows(LORA_SFT_RECIPES[profile].per_family, seed)]
-    prompts, record = pair_prompts(profile), {}
-    for split, rows in prompts.items():
-        reps = [r for r in rows for _ in range(recipe.k)]
-        samples = exact_match(model, tokenizer, reps, temperature=recipe.temperature, batch_size=64,
-                              seed=seed + (split == "test"), progress=f"sampling ({split} prompts)")
-        pairs, report = onpolicy_pairs(samples.rows, samples.answers, k=recipe.k, exclude=trained,
-                                       written_share=recipe.written_share, reference_share=recipe.reference_share,
-                                       seed=seed, id_prefix=f"onpolicy-{split}")
-        write_jsonl(Path(out_dir) / f"pairs_{split}.jsonl", pairs)
-        record[split] = {"report": asdict(report),
-                         "samples": [{"id": r["id"], "answer": a, "correct": c}
-                                     for r, a, c in zip(samples.rows, samples.answers, samples.correct)]}
-    (Path(out_dir) / "pairs.json").write_text(json.dumps(record))
-    return [r["id"] for rows in prompts.values() for r in rows]
-
-
-def load_pairs(split: str = "train", *, profile: str | None = None, seed: int = 0) -> list[dict]:
-    """The assistant's on-policy preference pairs of one split ("train" or "test"), built if missing."""
-    from ftlib.data import read_jsonl
-    if split not in ("train", "test"):
-        raise ValueError(f"unknown pair split {split!r} (expected train or test)")
-    return read_jsonl(Path(resolve_model_path(ASSISTANT_PAIRS, profile=profile, seed=seed)) / f"pairs_{split}.jsonl")
-
-
-register(Product(ASSISTANT_PAIRS, "assistant-pairs", build_assistant_pairs, _pairs_recipe,
-                 data=("tasks_train.jsonl",), needs=(SMOLLM2_SFT_LORA,)))

@@ -37,9 +37,12 @@ SMOLLM2 = "smollm2-135m"
 COURSE_BASE = "course-base"
 COURSE_SFT = "course-sft"
 SMOLLM2_SFT_LORA = "smollm2-sft-lora"
-COURSE_RM, COURSE_PPO, COURSE_GRPO = "course-rm", "course-ppo", "course-grpo"
+COURSE_PPO, COURSE_GRPO = "course-ppo", "course-grpo"
 COURSE_DPO = "course-dpo"
 ASSISTANT_PAIRS = "assistant-pairs"     # data, not a model: on-policy preference pairs of the assistant
+ASSISTANT_RM = "assistant-rm"           # a reward model: a score head, no LM head
+ASSISTANT_PPO, ASSISTANT_GRPO, ASSISTANT_DPO = "assistant-ppo", "assistant-grpo", "assistant-dpo"
+ASSISTANT_OVEROPT = "assistant-overopt"   # results, not a model: reward over-optimisation curves
 
 
 class NonDefaultProductWarning(UserWarning):
@@ -177,12 +180,15 @@ def load_model(name: str = SMOLLM2, *, dtype: torch.dtype | None = None,
     A product that is a LoRA adapter comes back merged into its base model, as a plain model.
     """
     from ftlib.engine.models import from_pretrained, tokenizer_from
-    if name == COURSE_RM:
-        raise ValueError("course-rm is a reward model (a score head, no LM head): load it with "
-                         "ftlib.products.catalog.load_reward_model('course-rm')")
+    if name == ASSISTANT_RM:
+        raise ValueError(f"{name} is a reward model (a score head, no LM head): load it with "
+                         f"ftlib.products.alignment.load_reward_model({name!r})")
     if name == ASSISTANT_PAIRS:
         raise ValueError("assistant-pairs holds preference pairs, not a model: read them with "
-                         "ftlib.products.catalog.load_pairs()")
+                         "ftlib.products.alignment.load_pairs()")
+    if name == ASSISTANT_OVEROPT:
+        raise ValueError("assistant-overopt holds measured curves, not a model: read them with "
+                         "ftlib.products.alignment.load_overopt()")
     product = PRODUCTS.get(name)
     if product is None or not product.adapter:
         return from_pretrained(resolve_model_path(name, profile=profile, seed=seed), dtype=dtype, device=device)
