@@ -28,6 +28,18 @@ def _assistant(profile: str, seed: int):
     return load_model(SMOLLM2_SFT_LORA, profile=profile, seed=seed, device=pick_device())
 
 
+def _assistant_reward_model(model, tokenizer):
+    """A reward model on the merged assistant ``model``'s weights: its transformer and a new score head,
+    on the best device: ``(reward model, tokenizer)``."""
+    from ftlib.engine.hardware import pick_device
+    from ftlib.engine.models import save_model
+    from ftlib.engine.reward import reward_model_from
+    with tempfile.TemporaryDirectory() as tmp:
+        save_model(model, tokenizer, tmp)
+        rm, rm_tokenizer = reward_model_from(tmp)
+    return rm.to(pick_device()), rm_tokenizer
+
+
 # ---------------------------------------------------------------------------------------------
 # assistant-pairs (chapters 06-07): the assistant's own right and wrong answers
 # ---------------------------------------------------------------------------------------------
@@ -107,16 +119,10 @@ def build_assistant_rm(out_dir, *, profile: str, seed: int, needs: dict, params:
     """The assistant's transformer with a score head, trained with
     :func:`ftlib.engine.reward.train_reward_model` on the ``assistant-pairs`` training pairs.
     Returns the pairs' ids."""
-    from ftlib.engine.hardware import pick_device
     from ftlib.engine.models import save_model
-    from ftlib.engine.reward import RM_RECIPES, reward_model_from, train_reward_model
+    from ftlib.engine.reward import RM_RECIPES, train_reward_model
     pairs = load_pairs("train", profile=profile, seed=seed)
-    model, tokenizer = _assistant(profile, seed)
-    with tempfile.TemporaryDirectory() as tmp:      # the score head goes on the merged weights
-        save_model(model, tokenizer, tmp)
-        del model
-        rm, rm_tokenizer = reward_model_from(tmp)
-    rm.to(pick_device())
+    rm, rm_tokenizer = _assistant_reward_model(*_assistant(profile, seed))
     history = train_reward_model(rm, rm_tokenizer, pairs, RM_RECIPES[profile], seed=seed, progress=True)
     save_model(rm, rm_tokenizer, out_dir, log_name="reward_model", log=history)
     return [p["id"] for p in pairs]
@@ -182,18 +188,15 @@ def _overopt_recipe(profile: str) -> dict:
 
 def build_assistant_overopt(out_dir, *, profile: str, seed: int, needs: dict, params: dict):
     """A proxy reward model trained on the first ``proxy_pairs`` training pairs of the RL families (as
-    many of each),
-    then PPO from the assistant against it once per KL coefficient, with the same prompts, learning
-    rate and updates. Every ``probe_every`` rollouts the policy answers fixed held-out prompts once
+    many of each), then PPO from the assistant against it once per KL coefficient, with the same
+    prompts, learning rate and updates. Every ``probe_every`` rollouts the policy answers fixed held-out prompts once
     (same seed each time) and the proxy and the verifier score the same answers. Writes
     ``overopt.json`` (the proxy's held-out pairwise accuracy, each run's probe curve and rollout
     log); no model is kept. Returns the ids of the pairs and prompts used."""
     from dataclasses import replace
 
-    from ftlib.engine.hardware import pick_device
-    from ftlib.engine.models import fresh_copy, save_model
-    from ftlib.engine.reward import (RM_RECIPES, model_reward, pairwise, reward_model_from, train_reward_model,
-                                     verifier_reward)
+    from ftlib.engine.models import fresh_copy
+    from ftlib.engine.reward import RM_RECIPES, model_reward, pairwise, train_reward_model, verifier_reward
     from ftlib.engine.rl_runs import OVEROPT_RECIPES, RL_FAMILIES, RL_RECIPES, probe, rl_rows, run_ppo
     recipe, rl = OVEROPT_RECIPES[profile], RL_RECIPES[profile]
     train = load_pairs("train", profile=profile, seed=seed)
@@ -201,10 +204,7 @@ def build_assistant_overopt(out_dir, *, profile: str, seed: int, needs: dict, pa
     proxy_pairs = [p for f in RL_FAMILIES for p in [q for q in train if q["family"] == f][:per_family]]
     held_out = [p for p in load_pairs("test", profile=profile, seed=seed) if p["family"] in RL_FAMILIES]
     start, tokenizer = _assistant(profile, seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        save_model(start, tokenizer, tmp)
-        proxy, proxy_tokenizer = reward_model_from(tmp)
-    proxy.to(pick_device())
+    proxy, proxy_tokenizer = _assistant_reward_model(start, tokenizer)
     train_reward_model(proxy, proxy_tokenizer, proxy_pairs, replace(RM_RECIPES[profile], max_pairs=0), seed=seed)
     record = {"proxy": {"pairs": len(proxy_pairs), "held_out": [{"id": p["id"], "correct": c} for p, c in
                                                                 zip(held_out, pairwise(proxy, proxy_tokenizer, held_out)["correct"])]},

@@ -163,8 +163,11 @@ register(Product(SMOLLM2_SFT_LORA, "smollm2-sft-lora", build_smollm2_sft_lora, _
 # ---------------------------------------------------------------------------------------------
 # course-ppo, course-grpo: the earlier chapter 06's RL policies from course-sft (chapters 07-08 read them)
 # ---------------------------------------------------------------------------------------------
-# The budgets these two were published with (chapter 06 before it moved onto the assistant): PPO 4 passes
-# of 2 mini-batches per rollout, GRPO one update per rollout. Kept while chapters 07-08 read them.
+# The families and budgets these two were published with (chapter 06 before it moved onto the assistant):
+# PPO 4 passes of 2 mini-batches per rollout, GRPO one update per rollout. Kept while chapters 07-08 read them.
+_COURSE_RL_FAMILIES = ("count_letter", "format_upper", "extract_json")
+
+
 def _course_rl_recipes(kind: str) -> dict:
     from ftlib.engine.rl_runs import RLRecipe
     if kind == "ppo":
@@ -181,7 +184,7 @@ def _course_rl_recipes(kind: str) -> dict:
 
 def _rl_recipe(kind: str) -> Callable[[str], dict]:
     def recipe(profile: str) -> dict:
-        return {kind: asdict(_course_rl_recipes(kind)[profile]), "families": ["count_letter", "format_upper", "extract_json"],
+        return {kind: asdict(_course_rl_recipes(kind)[profile]), "families": list(_COURSE_RL_FAMILIES),
                 "reward": "verifier"}
     return recipe
 
@@ -194,7 +197,7 @@ def _build_rl(kind: str) -> Callable:
         from ftlib.engine.reward import verifier_reward
         from ftlib.engine.rl_runs import rl_rows, run_grpo, run_ppo
         model, tokenizer = from_pretrained(str(needs[COURSE_SFT]))
-        rows = rl_rows("val", families=("count_letter", "format_upper", "extract_json"), seed=seed)
+        rows = rl_rows("val", families=_COURSE_RL_FAMILIES, seed=seed)
         recipe = _course_rl_recipes(kind)[profile]
         if kind == "ppo":
             history = run_ppo(model, tokenizer, rows, verifier_reward(rows), recipe, seed=seed)
