@@ -23,23 +23,28 @@ def test_pair_batch_labels_only_the_answer(tok):
         assert (batch["labels"][i, n:] == IGNORE).all()                # so is the padding
 
 
-def test_dpo_loss_on_our_batch_equals_trl_on_its_own(tok, tmp_path, tiny_chat_lm):
-    """Same pairs, model and reference: our tokenization, log-probs and loss give TRL's numbers."""
+@pytest.mark.parametrize("sft_weight", [0.0, 0.5])
+def test_dpo_loss_on_our_batch_equals_trl_on_its_own(tok, tmp_path, tiny_chat_lm, sft_weight):
+    """Same pairs, model and reference: our tokenization, log-probs and loss give TRL's numbers, with
+    and without the SFT term on the chosen answers (TRL's loss_type=["sigmoid", "sft"])."""
     ref = tiny_chat_lm()
     policy = copy.deepcopy(ref)
     with torch.no_grad():                                             # policy != reference, or the loss is ln 2
         for p in policy.parameters():
             p.add_(0.05 * torch.randn_like(p))
     pairs = load_preferences("train")[:4]
-    trainer = dpo_trainer(policy, tok, pairs, DPORecipe(steps=1, batch_size=4, lr=1e-4, beta=0.1), tmp_path, ref_model=ref)
+    recipe = DPORecipe(steps=1, batch_size=4, lr=1e-4, beta=0.1, sft_weight=sft_weight)
+    trainer = dpo_trainer(policy, tok, pairs, recipe, tmp_path, ref_model=ref)
     trl_batch = next(iter(trainer.get_train_dataloader()))
     policy.train()
     with torch.no_grad():
         trl_loss = trainer.compute_loss(policy, trl_batch)
-        ours = batch_dpo_loss(policy, ref, pair_batch(tok, pairs), beta=0.1)
+        ours = batch_dpo_loss(policy, ref, pair_batch(tok, pairs), beta=0.1, sft_weight=sft_weight)
         chosen, rejected = pair_logprobs(policy, pair_batch(tok, pairs))
     logged = {k: v[-1] for k, v in trainer._metrics["train"].items()}
     assert abs(ours["margin"].item()) > 1e-4
+    if sft_weight:                                                    # the SFT term is large: it must be there
+        assert ours["sft"].item() > 1.0 and ours["loss"].item() > sft_weight * ours["sft"].item()
     assert ours["loss"].item() == pytest.approx(trl_loss.item(), abs=1e-5)
     assert chosen.mean().item() == pytest.approx(logged["logps/chosen"], abs=1e-3)
     assert rejected.mean().item() == pytest.approx(logged["logps/rejected"], abs=1e-3)

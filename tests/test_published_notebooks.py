@@ -36,7 +36,9 @@ CONSTANTS = {
                               "50%"},                       # the threshold for "a family SmolLM2 fails"
     "06_rlhf": {"95%",                                      # the confidence level of every interval
                 "90%", "80%"},                              # the reward model's targets (overall, wrong-answer pairs)
-    "07_dpo": {"95%"},                                      # the confidence level of every interval
+    "07_dpo": {"95%",                                       # the confidence level of every interval
+               "90%",                                       # the target for held-out preference accuracy
+               "5%"},                                       # the family-wise error rate Holm's adjustment keeps
     "08_evaluation": {"95%",                                # the confidence level of every interval
                       "100%",                               # the upper end of a proportion's range
                       "50%",                                # the win rate of two equal models

@@ -154,3 +154,13 @@ def test_no_discordant_item_still_gives_an_interval_of_some_width():
     d = paired_difference([True] * 10 + [False] * 290, [True] * 10 + [False] * 290)
     assert (d.only_a, d.only_b, d.p_value, d.value) == (0, 0, 1.0, 0.0)
     assert d.low == -d.high and d.high == pytest.approx(clopper_pearson(0, 300)[1]) and 0.01 < d.high < 0.013
+
+
+def test_holm_steps_down_keeps_order_and_lies_between_raw_and_bonferroni():
+    raw = [0.01, 0.04, 0.03, 0.005]
+    adjusted = stats.holm(raw)
+    assert adjusted == pytest.approx([0.03, 0.06, 0.06, 0.02])     # 3·0.01, max(2·0.03, 0.04·1), 2·0.03, 4·0.005
+    assert all(p <= a <= min(1.0, len(raw) * p) for p, a in zip(raw, adjusted))
+    order = sorted(range(4), key=raw.__getitem__)
+    assert [adjusted[i] for i in order] == sorted(adjusted)           # the order of the p-values is kept
+    assert stats.holm([0.5, 0.9]) == [1.0, 1.0] and stats.holm([]) == []

@@ -82,12 +82,23 @@ def preference_scores(policy, ref_model, tokenizer, pairs: Sequence[dict], *, be
     return out
 
 
-def batch_dpo_loss(policy, ref_model, batch: dict[str, torch.Tensor], beta: float) -> dict[str, torch.Tensor]:
-    """:func:`ftlib.cores.losses.dpo_loss` on a :func:`pair_batch`: the from-scratch training objective."""
+def batch_dpo_loss(policy, ref_model, batch: dict[str, torch.Tensor], beta: float,
+                   sft_weight: float = 0.0) -> dict[str, torch.Tensor]:
+    """:func:`ftlib.cores.losses.dpo_loss` on a :func:`pair_batch`: the from-scratch training objective.
+
+    ``sft_weight`` > 0 adds that multiple of the chosen answers' negative log-likelihood, averaged over
+    all their tokens in the batch (TRL's ``loss_type=["sigmoid", "sft"]``; RPO, Pang et al. 2024), and
+    returns it as ``"sft"``.
+    """
     pc, pr = pair_logprobs(policy, batch)
     with torch.no_grad():
         rc, rr = pair_logprobs(ref_model, batch)
-    return dpo_loss(pc, pr, rc, rr, beta=beta)
+    out = dpo_loss(pc, pr, rc, rr, beta=beta)
+    if sft_weight:
+        chosen_tokens = (batch["labels"][:len(pc), 1:] != IGNORE).sum()
+        out["sft"] = -pc.sum() / chosen_tokens
+        out["loss"] = out["loss"] + sft_weight * out["sft"]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -100,11 +111,33 @@ class DPORecipe:
     lr: float
     beta: float = 0.1
     loss_type: str = "sigmoid"   # "sigmoid" = DPO; "ipo", "hinge", ... as TRL names them
+    sft_weight: float = 0.0      # > 0: add the chosen answers' NLL with this weight (TRL's "sft" loss term)
+
+    def loss_types(self) -> tuple[list[str], list[float]]:
+        """TRL's ``loss_type`` and ``loss_weights`` for this recipe."""
+        if not self.sft_weight:
+            return [self.loss_type], [1.0]
+        return [self.loss_type, "sft"], [1.0, self.sft_weight]
 
 
 DPO_RECIPES = {"smoke": DPORecipe(steps=3, batch_size=4, lr=1e-4),
                "cpu": DPORecipe(steps=40, batch_size=16, lr=1e-4),
                "gpu": DPORecipe(steps=336, batch_size=16, lr=1e-4)}
+
+# DPO from the course assistant on its own on-policy pairs (chapter 07's ``assistant-dpo``): full
+# fine-tuning of the merged assistant, with the chosen answers' NLL added (``sft_weight``).
+ASSISTANT_DPO_RECIPES = {"smoke": DPORecipe(steps=2, batch_size=4, lr=2e-5, sft_weight=1.0),
+                         "cpu": DPORecipe(steps=40, batch_size=16, lr=2e-5, sft_weight=1.0),
+                         "gpu": DPORecipe(steps=150, batch_size=16, lr=2e-5, sft_weight=1.0)}
+
+
+# Chapter 07's reward-KL frontier: DPO once per extra β (the assistant-dpo budget otherwise) and PPO once
+# per extra KL coefficient (the assistant-ppo budget otherwise), beside assistant-dpo and assistant-ppo.
+FRONTIER_BETAS = (0.03, 0.5)
+FRONTIER_KL_COEFS = (0.01, 0.2)
+# Chapter 07's variants on assistant-dpo's budget (pairs, steps, batch size, learning rate), without
+# the SFT term: plain DPO, IPO, ORPO and KTO.
+VARIANTS = ("dpo", "ipo", "orpo", "kto")
 
 
 def _chats(pairs: Sequence[dict]):
@@ -132,7 +165,8 @@ def dpo_trainer(model, tokenizer, pairs: Sequence[dict], recipe: DPORecipe, out_
     from trl import DPOConfig, DPOTrainer
 
     datasets.disable_progress_bars()
-    cfg = DPOConfig(**_trl_args(recipe, out_dir, seed), loss_type=[recipe.loss_type])
+    loss_type, loss_weights = recipe.loss_types()
+    cfg = DPOConfig(**_trl_args(recipe, out_dir, seed), loss_type=loss_type, loss_weights=loss_weights)
     trainer = DPOTrainer(model=model, ref_model=ref_model if ref_model is not None else fresh_copy(model).eval(),
                          args=cfg, train_dataset=_chats(pairs), processing_class=tokenizer)
     trainer.remove_callback(PrinterCallback)     # the logs stay in trainer.state.log_history, unprinted

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
-from ftlib.products.registry import (ASSISTANT_GRPO, ASSISTANT_OVEROPT, ASSISTANT_PAIRS, ASSISTANT_PPO, ASSISTANT_RM,
+from ftlib.products.registry import (ASSISTANT_DPO, ASSISTANT_FRONTIER, ASSISTANT_GRPO, ASSISTANT_OVEROPT,
+                                     ASSISTANT_PAIRS, ASSISTANT_PPO, ASSISTANT_RM, ASSISTANT_VARIANTS,
                                      SMOLLM2_SFT_LORA, Product, register, resolve_model_path)
 
 
@@ -237,3 +238,212 @@ def load_overopt(*, profile: str | None = None, seed: int = 0) -> dict:
 
 register(Product(ASSISTANT_OVEROPT, "assistant-overopt", build_assistant_overopt, _overopt_recipe,
                  data=("tasks_train.jsonl",), needs=(ASSISTANT_PAIRS,)))
+
+
+# ---------------------------------------------------------------------------------------------
+# assistant-dpo (chapter 07): DPO on the assistant's own pairs
+# ---------------------------------------------------------------------------------------------
+def _dpo_recipe(profile: str) -> dict:
+    from ftlib.engine.dpo import ASSISTANT_DPO_RECIPES
+    return {"dpo": asdict(ASSISTANT_DPO_RECIPES[profile])}
+
+
+def _train_preference(method: str, start, tokenizer, pairs, recipe, seed: int):
+    """A fresh copy of ``start`` trained with ``method`` ("dpo", "ipo", "orpo", "kto") through TRL on
+    ``pairs`` (reference: a frozen copy of ``start``): ``(policy in eval mode, TRL's log, seconds)``."""
+    import time
+
+    from ftlib.engine.dpo import preference_trainer
+    from ftlib.engine.models import fresh_copy
+    policy = fresh_copy(start)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = preference_trainer(method, policy, tokenizer, pairs, recipe, tmp, seed=seed)
+        began = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - began
+    return policy.eval(), trainer.state.log_history, seconds
+
+
+def build_assistant_dpo(out_dir, *, profile: str, seed: int, needs: dict, params: dict):
+    """The assistant after DPO (:data:`ftlib.engine.dpo.ASSISTANT_DPO_RECIPES`, TRL's ``DPOTrainer``)
+    on the ``assistant-pairs`` training pairs; TRL's log is saved beside it. Returns the pairs' ids."""
+    from ftlib.engine.dpo import ASSISTANT_DPO_RECIPES
+    from ftlib.engine.models import save_model
+    pairs = load_pairs("train", profile=profile, seed=seed)
+    start, tokenizer = _assistant(profile, seed)
+    policy, log, _ = _train_preference("dpo", start, tokenizer, pairs, ASSISTANT_DPO_RECIPES[profile], seed)
+    save_model(policy, tokenizer, out_dir, log_name="dpo", log=log)
+    return [p["id"] for p in pairs]
+
+
+register(Product(ASSISTANT_DPO, "assistant-dpo", build_assistant_dpo, _dpo_recipe, needs=(ASSISTANT_PAIRS,)))
+
+
+# ---------------------------------------------------------------------------------------------
+# The frontier's and the variants' policies (chapter 07): one product each, one knob changed
+# ---------------------------------------------------------------------------------------------
+def dpo_name(beta: float) -> str:
+    """The product of DPO at ``beta`` on assistant-dpo's budget (``assistant-dpo`` itself at its own β)."""
+    from ftlib.engine.dpo import ASSISTANT_DPO_RECIPES
+    return ASSISTANT_DPO if beta == ASSISTANT_DPO_RECIPES["cpu"].beta else f"assistant-dpo-beta{beta:g}"
+
+
+def ppo_name(kl_coef: float) -> str:
+    """The product of PPO at KL coefficient ``kl_coef`` on assistant-ppo's budget."""
+    from ftlib.engine.rl_runs import RL_RECIPES
+    return ASSISTANT_PPO if kl_coef == RL_RECIPES["cpu"].kl_coef else f"assistant-ppo-kl{kl_coef:g}"
+
+
+def variant_name(method: str) -> str:
+    """The product of a preference method without the SFT term, on assistant-dpo's budget
+    (``assistant-dpo-nosft`` for DPO itself)."""
+    return "assistant-dpo-nosft" if method == "dpo" else f"assistant-{method}"
+
+
+def _register_dpo(name: str, method: str, **change):
+    """Register ``name``: the assistant after ``method`` on the assistant-dpo recipe with ``change``."""
+    def recipe(profile: str) -> dict:
+        from ftlib.engine.dpo import ASSISTANT_DPO_RECIPES
+        return {"method": method, "dpo": asdict(replace(ASSISTANT_DPO_RECIPES[profile], **change))}
+
+    def build(out_dir, *, profile: str, seed: int, needs: dict, params: dict):
+        from ftlib.engine.dpo import ASSISTANT_DPO_RECIPES
+        from ftlib.engine.models import save_model
+        pairs = load_pairs("train", profile=profile, seed=seed)
+        start, tokenizer = _assistant(profile, seed)
+        policy, log, _ = _train_preference(method, start, tokenizer, pairs,
+                                           replace(ASSISTANT_DPO_RECIPES[profile], **change), seed)
+        save_model(policy, tokenizer, out_dir, log_name=method, log=log)
+        return [p["id"] for p in pairs]
+    build.__name__ = f"build_{name.replace('-', '_').replace('.', '_')}"
+    register(Product(name, name, build, recipe, needs=(ASSISTANT_PAIRS,)))
+
+
+def _register_ppo(name: str, kl_coef: float):
+    """Register ``name``: assistant-ppo's run with only the KL coefficient changed."""
+    def recipe(profile: str) -> dict:
+        return {**_rl_recipe(profile), "rl": {**_rl_recipe(profile)["rl"], "kl_coef": kl_coef}}
+
+    def build(out_dir, *, profile: str, seed: int, needs: dict, params: dict):
+        from ftlib.engine.models import save_model
+        from ftlib.engine.reward import verifier_reward
+        from ftlib.engine.rl_runs import RL_RECIPES, rl_rows, run_ppo
+        model, tokenizer = _assistant(profile, seed)
+        rows = rl_rows("train", seed=seed)
+        history = run_ppo(model, tokenizer, rows, verifier_reward(rows), replace(RL_RECIPES[profile], kl_coef=kl_coef),
+                          seed=seed, progress=True)
+        save_model(model, tokenizer, out_dir, log_name="ppo", log=history)
+        return [r["id"] for r in rows]
+    build.__name__ = f"build_{name.replace('-', '_').replace('.', '_')}"
+    register(Product(name, name, build, recipe, data=("tasks_train.jsonl",), needs=(SMOLLM2_SFT_LORA,)))
+
+
+def _register_policies():
+    from ftlib.engine.dpo import FRONTIER_BETAS, FRONTIER_KL_COEFS, VARIANTS
+    for beta in FRONTIER_BETAS:
+        _register_dpo(dpo_name(beta), "dpo", beta=beta)
+    for coef in FRONTIER_KL_COEFS:
+        _register_ppo(ppo_name(coef), coef)
+    for method in VARIANTS:
+        _register_dpo(variant_name(method), method, sft_weight=0.0)
+
+
+_register_policies()
+
+
+# ---------------------------------------------------------------------------------------------
+# assistant-frontier, assistant-variants (chapter 07): those policies scored alike, stored
+# ---------------------------------------------------------------------------------------------
+def frontier_rows(profile: str, seed: int = 0) -> list[dict]:
+    """The frontier's items: test items of the RL families (all of them; 4 each in ``smoke``), where
+    PPO and DPO both trained."""
+    from ftlib.engine.rl_runs import rl_rows
+    return rl_rows("test", per_family=4 if profile == "smoke" else None, seed=seed)
+
+
+def variant_rows(profile: str) -> list[dict]:
+    """Chapter 07's held-out items: test items of every skill family (all of them; 2 each in ``smoke``)."""
+    from ftlib.data import first_per_family
+    from ftlib.data.tasks import SKILL_FAMILIES
+    return first_per_family("test", 2 if profile == "smoke" else None, SKILL_FAMILIES)
+
+
+def _frontier_points() -> list[tuple[str, str, str, float]]:
+    """(product, method, knob, value) of every frontier point, the assistant first."""
+    from ftlib.engine.dpo import ASSISTANT_DPO_RECIPES, FRONTIER_BETAS, FRONTIER_KL_COEFS
+    from ftlib.engine.rl_runs import RL_RECIPES
+    betas = sorted({ASSISTANT_DPO_RECIPES["cpu"].beta, *FRONTIER_BETAS})
+    coefs = sorted({RL_RECIPES["cpu"].kl_coef, *FRONTIER_KL_COEFS})
+    return ([(SMOLLM2_SFT_LORA, "start", "", 0.0)] + [(dpo_name(b), "DPO", "beta", b) for b in betas]
+            + [(ppo_name(c), "PPO", "kl_coef", c) for c in coefs])
+
+
+def _score_products(names, profile: str, seed: int, rows, pairs=None) -> dict:
+    """:func:`~ftlib.metrics.policy.score_policy` of each product in ``names`` against the assistant,
+    on ``rows`` (and ``pairs``), with the same sampling seed: {name: scores as JSON}."""
+    from ftlib.engine.dpo import ASSISTANT_DPO_RECIPES
+    from ftlib.engine.models import fresh_copy
+    from ftlib.metrics.policy import score_policy
+    from ftlib.products.registry import load_model
+    start, tokenizer = _assistant(profile, seed)
+    ref, out = fresh_copy(start).eval(), {}
+    for name in names:
+        model = start if name == SMOLLM2_SFT_LORA else load_model(name, profile=profile, seed=seed, device=ref.device)[0]
+        out[name] = score_policy(model, ref, tokenizer, rows, pairs=pairs, beta=ASSISTANT_DPO_RECIPES[profile].beta,
+                                 seed=seed + 1).to_json()
+    return out
+
+
+def _frontier_recipe(profile: str) -> dict:
+    return {"points": [list(p) for p in _frontier_points()], "rows": "test items of the RL families"}
+
+
+def build_assistant_frontier(out_dir, *, profile: str, seed: int, needs: dict, params: dict):
+    """Every frontier policy scored alike on :func:`frontier_rows`: greedy and sampled accuracy and
+    the sample's KL to the assistant. Writes ``frontier.json``; trains nothing."""
+    rows = frontier_rows(profile, seed)
+    scores = _score_products([p[0] for p in _frontier_points()], profile, seed, rows)
+    points = [{"product": name, "method": method, "knob": knob, "value": value, "scores": scores[name]}
+              for name, method, knob, value in _frontier_points()]
+    (Path(out_dir) / "frontier.json").write_text(json.dumps({"rows": [r["id"] for r in rows], "points": points}))
+    return [r["id"] for r in rows]
+
+
+def load_frontier(*, profile: str | None = None, seed: int = 0) -> dict:
+    """``assistant-frontier``'s record (built if missing): ``rows`` (item ids) and ``points``, each
+    with its product, method, knob, value and :class:`~ftlib.metrics.policy.PolicyScores` as JSON."""
+    return json.loads((Path(resolve_model_path(ASSISTANT_FRONTIER, profile=profile, seed=seed)) / "frontier.json")
+                      .read_text())
+
+
+register(Product(ASSISTANT_FRONTIER, "assistant-frontier", build_assistant_frontier, _frontier_recipe,
+                 data=("tasks_test.jsonl",), needs=tuple(p[0] for p in _frontier_points())))
+
+
+def _variant_products() -> list[tuple[str, str]]:
+    """(method, product) of the variants table: the assistant, assistant-dpo (DPO with the SFT term),
+    then each variant without it."""
+    from ftlib.engine.dpo import VARIANTS
+    return [("start", SMOLLM2_SFT_LORA), ("dpo+sft", ASSISTANT_DPO)] + [(m, variant_name(m)) for m in VARIANTS]
+
+
+def build_assistant_variants(out_dir, *, profile: str, seed: int, needs: dict, params: dict):
+    """The variants' policies scored alike on :func:`variant_rows` and the held-out pairs. Writes
+    ``variants.json``; trains nothing."""
+    rows, pairs = variant_rows(profile), load_pairs("test", profile=profile, seed=seed)
+    scores = _score_products([name for _, name in _variant_products()], profile, seed, rows, pairs)
+    runs = {method: {"product": name, "scores": scores[name]} for method, name in _variant_products()}
+    (Path(out_dir) / "variants.json").write_text(json.dumps({"rows": [r["id"] for r in rows], "runs": runs}))
+    return [r["id"] for r in rows]
+
+
+def load_variants(*, profile: str | None = None, seed: int = 0) -> dict:
+    """``assistant-variants``' record (built if missing): ``rows`` (item ids) and, per method, its
+    product and :class:`~ftlib.metrics.policy.PolicyScores` as JSON."""
+    return json.loads((Path(resolve_model_path(ASSISTANT_VARIANTS, profile=profile, seed=seed)) / "variants.json")
+                      .read_text())
+
+
+register(Product(ASSISTANT_VARIANTS, "assistant-variants", build_assistant_variants,
+                 lambda profile: {"runs": [list(v) for v in _variant_products()]}, data=("tasks_test.jsonl",),
+                 needs=tuple(name for _, name in _variant_products())))

@@ -43,6 +43,8 @@ ASSISTANT_PAIRS = "assistant-pairs"     # data, not a model: on-policy preferenc
 ASSISTANT_RM = "assistant-rm"           # a reward model: a score head, no LM head
 ASSISTANT_PPO, ASSISTANT_GRPO, ASSISTANT_DPO = "assistant-ppo", "assistant-grpo", "assistant-dpo"
 ASSISTANT_OVEROPT = "assistant-overopt"   # results, not a model: reward over-optimisation curves
+ASSISTANT_FRONTIER = "assistant-frontier"   # results: reward against KL for DPO and PPO (chapter 07)
+ASSISTANT_VARIANTS = "assistant-variants"   # results: IPO, ORPO, KTO on DPO's budget (chapter 07)
 
 
 class NonDefaultProductWarning(UserWarning):
