@@ -8,13 +8,15 @@ returns the rows it trained on, which the registry hashes into the product's rec
 |--------------------|---------|----------------------------------------------|-------------------------------|
 | ``course-base``    | 01      | random weights, pretrained                   | the corpus, cleaned           |
 | ``course-sft``     | 05      | ``course-base``, full SFT                    | task suite (train, val)       |
+| ``smollm2-qlora``  | 04      | SmolLM2-135M-Instruct in NF4 + LoRA (QLoRA)  | task suite (one family)       |
 | ``smollm2-sft-lora`` | 05    | SmolLM2-135M-Instruct + LoRA (TRL SFT): the course assistant | task suite (train, val) |
 | ``course-ppo``     | 06      | ``course-sft``, PPO on verifier rewards      | task suite (val prompts)      |
 | ``course-grpo``    | 06      | ``course-sft``, GRPO (TRL) on verifier rewards | task suite (val prompts)    |
 | ``course-dpo``     | 07      | ``course-sft``, DPO (TRL)                    | preference pairs              |
 
 The products grown from the course assistant for chapters 06-07 (``assistant-pairs``,
-``assistant-rm``, ``assistant-ppo``, ``assistant-grpo``, ``assistant-overopt``) are in
+``assistant-rm``, ``assistant-ppo``, ``assistant-grpo``, ``assistant-overopt``, ``assistant-dpo`` and
+the policies and results of chapter 07's frontier and variants) are in
 :mod:`ftlib.products.alignment`. The ``course-ppo``/``-grpo``/``-dpo`` products above are the
 earlier chapters 06-07's, kept while chapters 07-08 still read them.
 """
@@ -26,8 +28,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
-from ftlib.products.registry import (COURSE_BASE, COURSE_DPO, COURSE_GRPO, COURSE_PPO, COURSE_SFT,
-                                     SMOLLM2, SMOLLM2_SFT_LORA, Product, register, resolve_model_path)
+from ftlib.products.registry import (COURSE_BASE, COURSE_DPO, COURSE_GRPO, COURSE_PPO, COURSE_SFT, SMOLLM2,
+                                     SMOLLM2_QLORA, SMOLLM2_SFT_LORA, Product, register, resolve_model_path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,6 +160,40 @@ def build_smollm2_sft_lora(out_dir, *, profile: str, seed: int, needs: dict, par
 
 register(Product(SMOLLM2_SFT_LORA, "smollm2-sft-lora", build_smollm2_sft_lora, _lora_recipe,
                  data=("tasks_train.jsonl", "tasks_val.jsonl", "tasks_test.jsonl"), needs=(SMOLLM2,), adapter=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# Chapter 04: the QLoRA adapter, by name
+# ---------------------------------------------------------------------------------------------
+def _qlora_recipe(profile: str) -> dict:
+    from ftlib.engine.qlora import QLORA_RECIPES, chat_template
+    return {"qlora": asdict(QLORA_RECIPES[profile]), "template": chat_template()}
+
+
+def build_smollm2_qlora(out_dir, *, profile: str, seed: int, needs: dict, params: dict):
+    """Chapter 04's QLoRA run (:func:`ftlib.engine.qlora.train_qlora`, the recipe of
+    :data:`~ftlib.engine.qlora.QLORA_RECIPES`): SmolLM2 in NF4, LoRA on every linear layer, trained
+    on one family. Saves the adapter (it loads onto the dense SmolLM2 too, merged, as QLoRA adapters
+    are served), the tokenizer with the training template and ``qlora.json`` (the loss history).
+    Returns the ids of the family's training rows it drew from."""
+    from ftlib.data import load_tasks
+    from ftlib.engine.hardware import pick_device, pick_dtype
+    from ftlib.engine.models import quiet_transformers, tokenizer_from
+    from ftlib.engine.qlora import QLORA_RECIPES, chat_template, train_qlora
+    recipe, device = QLORA_RECIPES[profile], pick_device()
+    tokenizer = tokenizer_from(str(needs[SMOLLM2]))
+    model, history = train_qlora(str(needs[SMOLLM2]), tokenizer, recipe, seed=seed, dtype=pick_dtype(device),
+                                 device=device)
+    quiet_transformers()
+    model.save_pretrained(out_dir)
+    tokenizer.chat_template = chat_template()
+    tokenizer.save_pretrained(out_dir)
+    (Path(out_dir) / "qlora.json").write_text(json.dumps({k: v for k, v in history.items()}))
+    return [r["id"] for r in load_tasks("train", families=[recipe.family])]
+
+
+register(Product(SMOLLM2_QLORA, "smollm2-qlora", build_smollm2_qlora, _qlora_recipe, data=("tasks_train.jsonl",),
+                 needs=(SMOLLM2,), adapter=True))
 
 
 # ---------------------------------------------------------------------------------------------

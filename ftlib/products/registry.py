@@ -37,6 +37,7 @@ SMOLLM2 = "smollm2-135m"
 COURSE_BASE = "course-base"
 COURSE_SFT = "course-sft"
 SMOLLM2_SFT_LORA = "smollm2-sft-lora"
+SMOLLM2_QLORA = "smollm2-qlora"         # chapter 04's QLoRA adapter (extract_json)
 COURSE_PPO, COURSE_GRPO = "course-ppo", "course-grpo"
 COURSE_DPO = "course-dpo"
 ASSISTANT_PAIRS = "assistant-pairs"     # data, not a model: on-policy preference pairs of the assistant
