@@ -148,7 +148,9 @@ def _rl_recipe(profile: str) -> dict:
             "reward": "verifier"}
 
 
-def _build_rl(kind: str):
+def _build_rl(kind: str, **change):
+    """The builder of an RL product: ``kind`` ("ppo" or "grpo") on :data:`ftlib.engine.rl_runs.RL_RECIPES`
+    with the fields in ``change`` replaced (e.g. ``kl_coef``)."""
     def build(out_dir, *, profile: str, seed: int, needs: dict, params: dict):
         """The assistant after PPO (:func:`ftlib.engine.rl_runs.run_ppo`) or GRPO
         (:func:`ftlib.engine.rl_runs.run_grpo`) with the verifiers as reward; the log of every
@@ -158,7 +160,7 @@ def _build_rl(kind: str):
         from ftlib.engine.rl_runs import RL_RECIPES, rl_rows, run_grpo, run_ppo
         model, tokenizer = _assistant(profile, seed)
         rows = rl_rows("train", seed=seed)
-        recipe = RL_RECIPES[profile]
+        recipe = replace(RL_RECIPES[profile], **change)
         if kind == "ppo":
             history = run_ppo(model, tokenizer, rows, verifier_reward(rows), recipe, seed=seed, progress=True)
         else:
@@ -194,8 +196,6 @@ def build_assistant_overopt(out_dir, *, profile: str, seed: int, needs: dict, pa
     (same seed each time) and the proxy and the verifier score the same answers. Writes
     ``overopt.json`` (the proxy's held-out pairwise accuracy, each run's probe curve and rollout
     log); no model is kept. Returns the ids of the pairs and prompts used."""
-    from dataclasses import replace
-
     from ftlib.engine.models import fresh_copy
     from ftlib.engine.reward import RM_RECIPES, model_reward, pairwise, train_reward_model, verifier_reward
     from ftlib.engine.rl_runs import OVEROPT_RECIPES, RL_FAMILIES, RL_RECIPES, probe, rl_rows, run_ppo
@@ -264,18 +264,25 @@ def _train_preference(method: str, start, tokenizer, pairs, recipe, seed: int):
     return policy.eval(), trainer.state.log_history, seconds
 
 
-def build_assistant_dpo(out_dir, *, profile: str, seed: int, needs: dict, params: dict):
-    """The assistant after DPO (:data:`ftlib.engine.dpo.ASSISTANT_DPO_RECIPES`, TRL's ``DPOTrainer``)
-    on the ``assistant-pairs`` training pairs; TRL's log is saved beside it. Returns the pairs' ids."""
-    from ftlib.engine.dpo import ASSISTANT_DPO_RECIPES
-    from ftlib.engine.models import save_model
-    pairs = load_pairs("train", profile=profile, seed=seed)
-    start, tokenizer = _assistant(profile, seed)
-    policy, log, _ = _train_preference("dpo", start, tokenizer, pairs, ASSISTANT_DPO_RECIPES[profile], seed)
-    save_model(policy, tokenizer, out_dir, log_name="dpo", log=log)
-    return [p["id"] for p in pairs]
+def _build_preference(method: str, **change):
+    """The builder of a preference product: ``method`` on :data:`ftlib.engine.dpo.ASSISTANT_DPO_RECIPES`
+    with the fields in ``change`` replaced (e.g. ``beta``, ``sft_weight``)."""
+    def build(out_dir, *, profile: str, seed: int, needs: dict, params: dict):
+        """The assistant after ``method`` through TRL on the ``assistant-pairs`` training pairs; TRL's
+        log is saved beside it. Returns the pairs' ids."""
+        from ftlib.engine.dpo import ASSISTANT_DPO_RECIPES
+        from ftlib.engine.models import save_model
+        pairs = load_pairs("train", profile=profile, seed=seed)
+        start, tokenizer = _assistant(profile, seed)
+        policy, log, _ = _train_preference(method, start, tokenizer, pairs,
+                                           replace(ASSISTANT_DPO_RECIPES[profile], **change), seed)
+        save_model(policy, tokenizer, out_dir, log_name=method, log=log)
+        return [p["id"] for p in pairs]
+    return build
 
 
+build_assistant_dpo = _build_preference("dpo")
+build_assistant_dpo.__name__ = "build_assistant_dpo"
 register(Product(ASSISTANT_DPO, "assistant-dpo", build_assistant_dpo, _dpo_recipe, needs=(ASSISTANT_PAIRS,)))
 
 
@@ -306,15 +313,7 @@ def _register_dpo(name: str, method: str, **change):
         from ftlib.engine.dpo import ASSISTANT_DPO_RECIPES
         return {"method": method, "dpo": asdict(replace(ASSISTANT_DPO_RECIPES[profile], **change))}
 
-    def build(out_dir, *, profile: str, seed: int, needs: dict, params: dict):
-        from ftlib.engine.dpo import ASSISTANT_DPO_RECIPES
-        from ftlib.engine.models import save_model
-        pairs = load_pairs("train", profile=profile, seed=seed)
-        start, tokenizer = _assistant(profile, seed)
-        policy, log, _ = _train_preference(method, start, tokenizer, pairs,
-                                           replace(ASSISTANT_DPO_RECIPES[profile], **change), seed)
-        save_model(policy, tokenizer, out_dir, log_name=method, log=log)
-        return [p["id"] for p in pairs]
+    build = _build_preference(method, **change)
     build.__name__ = f"build_{name.replace('-', '_').replace('.', '_')}"
     register(Product(name, name, build, recipe, needs=(ASSISTANT_PAIRS,)))
 
@@ -324,16 +323,7 @@ def _register_ppo(name: str, kl_coef: float):
     def recipe(profile: str) -> dict:
         return {**_rl_recipe(profile), "rl": {**_rl_recipe(profile)["rl"], "kl_coef": kl_coef}}
 
-    def build(out_dir, *, profile: str, seed: int, needs: dict, params: dict):
-        from ftlib.engine.models import save_model
-        from ftlib.engine.reward import verifier_reward
-        from ftlib.engine.rl_runs import RL_RECIPES, rl_rows, run_ppo
-        model, tokenizer = _assistant(profile, seed)
-        rows = rl_rows("train", seed=seed)
-        history = run_ppo(model, tokenizer, rows, verifier_reward(rows), replace(RL_RECIPES[profile], kl_coef=kl_coef),
-                          seed=seed, progress=True)
-        save_model(model, tokenizer, out_dir, log_name="ppo", log=history)
-        return [r["id"] for r in rows]
+    build = _build_rl("ppo", kl_coef=kl_coef)
     build.__name__ = f"build_{name.replace('-', '_').replace('.', '_')}"
     register(Product(name, name, build, recipe, data=("tasks_train.jsonl",), needs=(SMOLLM2_SFT_LORA,)))
 
