@@ -73,3 +73,107 @@ def test_every_checker_rejects_a_wrong_answer(name, capsys):
     answer, context = _wrong_answers()[name]
     assert not check(name, answer, **context)
     assert f"✗ {name}" in capsys.readouterr().out
+
+
+def _reference_functions():
+    """The right function for each function exercise, to know the outputs a hint must not reveal."""
+    import math
+
+    from ftlib.cores.cleaning import repeated_line_ratio
+    from ftlib.cores.losses import dpo_loss, gae, kl_estimates
+    from ftlib.cores.stats import kappa
+    from ftlib.data import sharegpt_to_messages
+    from ftlib.engine.train import TrainConfig, lr_at
+    return {
+        "01.warmup_cosine": lambda s, n, lr, w, f: lr_at(s, TrainConfig(steps=n, lr=lr, warmup_steps=w, min_lr_ratio=f)),
+        "01.repeated_line_ratio": repeated_line_ratio,
+        "03.delta_weight": lambda A, B, alpha, r: (alpha / r) * B @ A,
+        "05.label_mask": lambda ids, mask: [t if m else -100 for t, m in zip(ids, mask)],
+        "05.sharegpt_to_messages": sharegpt_to_messages,
+        "06.gae": gae,
+        "06.kl_k3": lambda lp, ref: kl_estimates(lp, ref)["k3"],
+        "07.dpo_loss": lambda pc, pr, rc, rr, beta: dpo_loss(pc, pr, rc, rr, beta=beta)["loss"],
+        "08.corpus_perplexity": lambda nlls: math.exp(sum(map(sum, nlls)) / sum(map(len, nlls))),
+        "08.kappa": kappa,
+    }
+
+
+def _right_values(context_of):
+    """The right answer of each value exercise, in the context _wrong_answers gives it."""
+    import torch
+    from ftlib.cores.bpe import merge
+    from ftlib.cores.memory import training_memory
+    from ftlib.cores.nf4 import nf4_levels, quantize_blockwise
+    import statistics
+
+    from ftlib.data import verify
+    block = torch.tensor(context_of["04.quantize_block"]["block"])
+    sample = context_of["06.reward_hack"]["sample"]
+    accepted = {r["id"] for r in sample if verify(r["task"], r["completion"])}
+    bar = statistics.median(r["reward"] for r in sample if r["id"] in accepted)
+    rows = context_of["07.unmasked_prompt"]["sample"]
+    right_labels = lambda r: [i for i, x in enumerate(r["labels"]) if x != -100] == list(   # noqa: E731
+        range(len(r["prompt"].split()), len(r["tokens"])))
+    return {
+        "05.find_leak": {"test-000"},
+        "06.reward_hack": {r["id"] for r in sample if r["reward"] > bar} - accepted,
+        "07.unmasked_prompt": {r["id"] for r in rows if not right_labels(r)},
+        "00.chat_prompt": "<user>hi<assistant>",
+        "02.merge": merge([5, 6, 7, 5, 6, 8, 5, 6], (5, 6), 9),
+        "02.bytes_per_token": 7 / 3,
+        "03.trainable_count": 3 * (4 * (576 + 576) + 4 * (576 + 192)),
+        "04.quantize_block": quantize_blockwise(block, nf4_levels(), blocksize=block.numel())[0].flatten().tolist(),
+        "04.bits_per_param": 4 + 8 / 64 + 32 / (64 * 256),
+        "04.qlora_weights_gb": training_memory(context_of["04.qlora_weights_gb"]["shape"], "qlora", weight_bytes=2)["weights"] / 1e9,
+    }
+
+
+def _shown(value) -> set[str]:
+    """The ways a hint could print ``value``: its numbers at the precisions checkers use, or its repr."""
+    import torch
+    if isinstance(value, torch.Tensor):
+        value = value.flatten().tolist()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return {f"{value:.4f}", f"{value:.6g}", f"{value:.3f}", f"{value:.2f}", f"{value:,}"}
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, (int, float)) for v in value):
+        return {repr(list(value))} | set().union(*(_shown(v) for v in value if isinstance(v, float)))
+    if isinstance(value, (set, frozenset)):
+        return {repr(v) for v in value} | {str(v) for v in value}
+    return {repr(value)} if value not in ("", [], None) else set()
+
+
+@pytest.mark.parametrize("name", sorted(_wrong_answers()))
+def test_no_hint_reveals_the_right_answer(name, capsys):
+    """A wrong answer's hint names the mistake but never prints the right value (for a function: its
+    right outputs on the checker's inputs), except where the learner's own answer or input shows it."""
+    wrong, context = _wrong_answers()[name]
+    right = _reference_functions().get(name)
+    calls = []
+    if right is not None:                        # a function exercise: spy on the inputs the checker uses
+        def spy(*args, _wrong=wrong):
+            calls.append(args)
+            return _wrong(*args)
+        answer, secrets = spy, set()
+    else:
+        answer = wrong
+        secrets = _shown(_right_values({n: c for n, (_, c) in _wrong_answers().items()})[name])
+        secrets -= _shown(wrong)
+    for variant in ([answer] if right else [answer, _far_off(answer)]):
+        assert not check(name, variant, **context)
+    hint = capsys.readouterr().out
+    for args in calls:
+        mine = _shown(wrong(*args)) | set().union(*(_shown(a) for a in args))
+        secrets |= _shown(right(*args)) - mine
+    if name == "00.chat_prompt":
+        secrets = {"<user>hi<assistant>"}
+    leaked = sorted(s for s in secrets if s in hint)
+    assert not leaked, f"{name}: the hint shows {leaked}:\n{hint}"
+
+
+def _far_off(answer):
+    """A wrong answer no checker recognises as a typical mistake (its last, generic hint)."""
+    if isinstance(answer, (int, float)):
+        return answer * 1.37 + 1
+    if isinstance(answer, list) and answer and isinstance(answer[0], int):
+        return [a + 1 for a in answer]
+    return answer

@@ -34,8 +34,8 @@ def test_both_versions_notebook_replays_each_exercise_with_its_solution_after_it
     nb = nbformat.v4.new_notebook()
     meta = lambda tag, grade_id: {"tags": [tag], "nbgrader": {"grade_id": grade_id}}   # noqa: E731
     nb.cells = [nbformat.v4.new_code_cell("x = 1"),
-                nbformat.v4.new_code_cell("answer = None  # YOUR CODE HERE", metadata=meta("exercise", "00.a")),
-                nbformat.v4.new_code_cell("check('00.a', answer)", metadata=meta("checker", "00.a-check")),
+                nbformat.v4.new_code_cell("answer = None  # YOUR CODE HERE", metadata=meta("exercise", "00-a")),
+                nbformat.v4.new_code_cell("check('00.a', answer)", metadata=meta("checker", "00-a-check")),
                 nbformat.v4.new_code_cell("print(answer)")]
     both = both_versions_notebook(nb, {"00.a": "answer = 42"})
     assert [c.source for c in both.cells] == ["x = 1", "answer = None  # YOUR CODE HERE", "check('00.a', answer)",

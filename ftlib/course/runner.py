@@ -4,6 +4,7 @@
     python -m ftlib.course run [--profile P] [--only 03 05] [-p NAME VALUE ...] [--out DIR]
     python -m ftlib.course publish runs/cpu      (maintainers: commit a real run's outputs)
     python -m ftlib.course solutions [--out DIR] (instructors: the notebooks with their solutions)
+    python -m ftlib.course cohort ...            (instructors: nbgrader labs, see ftlib.course.cohort)
 
 Each chosen notebook runs, in order, into ``DIR/<chapter>.ipynb`` (default ``runs/<profile>``),
 with its recorded figures in ``DIR/<chapter>.json``. A failed notebook does not stop the run;

@@ -3,10 +3,10 @@
 The one source is ``solutions/NN_topic.py``: one block per exercise, each the whole answer cell
 as the instructor sees it, the solution between nbgrader's markers::
 
-    # %% 03.delta_weight
-    def delta_weight(A, B, alpha, r):
+    # %% 00.double
+    def double(x):
         ### BEGIN SOLUTION
-        return (alpha / r) * B @ A
+        return x + x
         ### END SOLUTION
 
 In ``notebooks/NN_topic.ipynb`` (what learners open) that cell is tagged ``exercise`` and holds
@@ -94,21 +94,31 @@ def release(source: str) -> str:
     return "\n".join(out)
 
 
+def grade_id(name: str, checker: bool = False) -> str:
+    """nbgrader's id for an exercise's cell: nbgrader allows only letters, digits, ``_`` and ``-``, so
+    the chapter's dot becomes a dash (``"01.warmup_cosine"`` -> ``"01-warmup_cosine"``, its checker
+    ``"01-warmup_cosine-check"``)."""
+    chapter, _, rest = name.partition(".")
+    if not (len(chapter) == 2 and chapter.isdigit() and rest and re.fullmatch(r"[A-Za-z0-9_]+", rest)):
+        raise ValueError(f"an exercise is named NN.snake_case, like '01.warmup_cosine'; got {name!r}")
+    return f"{chapter}-{rest}" + ("-check" if checker else "")
+
+
 def exercise_id(cell) -> str | None:
     """The exercise id of a notebook cell tagged ``exercise`` or ``checker`` (from its nbgrader grade_id)."""
     tags = cell.get("metadata", {}).get("tags", [])
     if "exercise" not in tags and "checker" not in tags:
         return None
-    grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id", "")
-    return grade_id.removesuffix("-check") or None
+    gid = cell["metadata"].get("nbgrader", {}).get("grade_id", "").removesuffix("-check")
+    return f"{gid[:2]}.{gid[3:]}" if len(gid) > 3 and gid[2] == "-" else None
 
 
 def nbgrader_metadata(name: str, checker: bool) -> dict:
     """nbgrader's cell metadata for an answer cell (solution) or its checker (autograded test)."""
     if checker:
-        return {"grade": True, "grade_id": f"{name}-check", "locked": True, "points": 1,
+        return {"grade": True, "grade_id": grade_id(name, checker=True), "locked": True, "points": 1,
                 "schema_version": 3, "solution": False, "task": False}
-    return {"grade": False, "grade_id": name, "locked": False, "schema_version": 3,
+    return {"grade": False, "grade_id": grade_id(name), "locked": False, "schema_version": 3,
             "solution": True, "task": False}
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+from ftlib.course.exercises.core import off
+
 
 def _merge_once(answer, *, ids, new_id) -> tuple[bool, str]:
     """02.merge: ``answer`` is ``ids`` after merging its most frequent adjacent pair into ``new_id``."""
@@ -20,9 +22,10 @@ def _merge_once(answer, *, ids, new_id) -> tuple[bool, str]:
     if new_id not in answer:
         return False, f"the merged pair should become the new id {new_id}, which your list never contains"
     if answer.count(new_id) != expected.count(new_id):
-        return False, (f"the most frequent pair is {top[0]} ({best} times, count with get_stats); "
-                       f"your list has {answer.count(new_id)} × {new_id}, expected {expected.count(new_id)}")
-    return False, f"right count of {new_id}, but the list differs: expected {expected}"
+        return False, (f"your list has {answer.count(new_id)} × {new_id}: merge the most frequent pair (count pairs "
+                       "with get_stats), every place it occurs, left to right")
+    i = next((i for i, (a, b) in enumerate(zip(answer, expected)) if a != b), min(len(answer), len(expected)))
+    return False, f"right count of {new_id}, but your list goes wrong at position {i}: keep every other id in order"
 
 
 def _bytes_per_token(answer, *, text, ids) -> tuple[bool, str]:
@@ -35,7 +38,7 @@ def _bytes_per_token(answer, *, text, ids) -> tuple[bool, str]:
                        "a Chinese character is 3 bytes")
     if abs(float(answer) - len(ids) / len(text.encode("utf-8"))) <= 0.01:
         return False, "upside down: bytes divided by tokens, so a bigger number means more compression"
-    return False, f"expected about {expected:.2f}: UTF-8 bytes of the text divided by the number of token ids"
+    return False, f"{float(answer):.2f} is {off(float(answer), expected)}: UTF-8 bytes of the text divided by the number of token ids"
 
 
 CHECKS: dict[str, Callable[..., tuple[bool, str]]] = {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+from ftlib.course.exercises.core import off
+
 
 def _delta_weight(answer, **context) -> tuple[bool, str]:
     """03.delta_weight: ``answer(A, B, alpha, r)`` returns LoRA's update ``(alpha / r) * B @ A``, shape (out, in)."""
@@ -44,7 +46,7 @@ def _trainable_count(answer, *, shapes, r) -> tuple[bool, str]:
         return False, f"that is one layer's worth; there are {len(shapes)} wrapped layers in total"
     if all(o == i for o, i in shapes) is False and answer == sum(r * 2 * n_in for _, n_in in shapes):
         return False, "not every projection is square: v_proj maps 576 -> 192 (grouped-query attention)"
-    return False, f"expected {want:,}: sum over the wrapped layers of r*(in + out)"
+    return False, f"{answer:,} is {off(answer, want)}: sum r*(in + out) over every wrapped layer"
 
 
 CHECKS: dict[str, Callable[..., tuple[bool, str]]] = {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+from ftlib.course.exercises.core import off
+
 
 def _quantize_block(answer, *, block) -> tuple[bool, str]:
     """04.quantize_block: ``answer`` is the list of NF4 codes (0..15) of one ``block`` of weights."""
@@ -16,14 +18,13 @@ def _quantize_block(answer, *, block) -> tuple[bool, str]:
     if answer == expected:
         return True, f"absmax {absmax.item():.4f}; every weight coded to its nearest NF4 level"
     if len(answer) != len(expected):
-        return False, f"expected {len(expected)} codes, one per weight; you gave {len(answer)}"
+        return False, f"one code per weight: the block has {len(expected)} weights, you gave {len(answer)} codes"
     if answer == [15 - c for c in expected]:
         return False, "upside down: code 0 is the most negative level (-1.0), code 15 is +1.0"
     wrong = [i for i, (a, b) in enumerate(zip(answer, expected)) if a != b]
     i = wrong[0]
-    return False, (f"{len(wrong)} code(s) differ; weight {i} = {block[i].item():.4f} is "
-                   f"{(block[i] / absmax).item():+.4f} after dividing by absmax {absmax.item():.4f}: "
-                   f"nearest level is code {expected[i]}, you gave {answer[i]}")
+    return False, (f"{len(wrong)} code(s) wrong; weight {i} = {block[i].item():.4f}, divided by the block's absmax, "
+                   f"is {(block[i] / absmax).item():+.4f}: your code {answer[i]} is not the NF4 level nearest to it")
 
 
 def _bits_per_param(answer, *, blocksize, dq_blocksize) -> tuple[bool, str]:
@@ -35,7 +36,8 @@ def _bits_per_param(answer, *, blocksize, dq_blocksize) -> tuple[bool, str]:
         return False, "that is without double quantization: the absmax constants are stored in 8 bits, not 32"
     if abs(float(answer) - (4 + 8 / blocksize)) < 1e-3:
         return False, "almost: each block of absmax values also needs one fp32 constant of its own"
-    return False, f"expected about {expected:.3f}: 4 bits + the 8-bit absmax per block + the fp32 constant per absmax block"
+    return False, (f"{float(answer):.4f} is {off(float(answer), expected)}: 4 bits + the 8-bit absmax per block "
+                   "+ the fp32 constant per block of absmax values")
 
 
 def _qlora_weights_gb(answer, *, shape) -> tuple[bool, str]:
@@ -47,7 +49,8 @@ def _qlora_weights_gb(answer, *, shape) -> tuple[bool, str]:
     all4 = shape.n_params * 4.127 / 8 / 1e9
     if abs(float(answer) - all4) <= 0.02 * all4:
         return False, "you quantized every parameter: the embeddings (and an untied lm_head) stay in bf16"
-    return False, f"expected about {expected:.2f} GB (use shape.linear_params and shape.n_params)"
+    return False, (f"{float(answer):.2f} GB is {off(float(answer), expected)}: linear layers at 4.127 bits, the other "
+                   "parameters in bf16 (use shape.linear_params and shape.n_params)")
 
 
 CHECKS: dict[str, Callable[..., tuple[bool, str]]] = {

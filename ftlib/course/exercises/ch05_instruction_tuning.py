@@ -37,7 +37,9 @@ def _label_mask(answer, **context) -> tuple[bool, str]:
         case = f"input_ids={ids}, assistant_mask={mask}"
         if len(got) != len(ids):
             return False, f"{case}: you give {len(got)} labels, expected {len(ids)}, one per token"
-        return False, f"{case}: you give {got}, expected {want}"
+        i = next(i for i, (a, b) in enumerate(zip(got, want)) if a != b)
+        return False, (f"{case}: label {i} is wrong (you give {got[i]}): keep the id where assistant_mask is 1, "
+                       "-100 elsewhere")
     return True, f"the token id under the assistant mask, -100 elsewhere, on {len(_MASK_CASES)} examples"
 
 
@@ -82,7 +84,8 @@ def _sharegpt_to_messages(answer, **context) -> tuple[bool, str]:
         if len(got) != len(want):
             return False, f"{len(want)} turns should give {len(want)} messages; you give {len(got)}"
         i = next(i for i, (a, b) in enumerate(zip(got, want)) if a != b)
-        return False, f"message {i}: you give {got[i]!r}, expected {want[i]!r}"
+        return False, (f"message {i} is wrong (you give {got[i]!r}): one message per turn, role mapped "
+                       "(system, human -> user, gpt -> assistant), content copied as it is")
     return True, f"matches ftlib.data.sharegpt_to_messages on {len(_SHAREGPT_CASES)} conversations"
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ftlib.course.exercises.core import call_answer, id_set_problem
+from ftlib.course.exercises.core import call_answer, id_set_problem, off
 
 
 def _gae_cases():
@@ -61,7 +61,8 @@ def _gae(answer, **context) -> tuple[bool, str]:
             if close(adv, wrong):
                 return False, f"{case}: {_GAE_HINTS[mistake]}"
         b, t = divmod(int((adv - want_adv).abs().argmax()), adv.shape[1])
-        return False, f"{case}: advantage [{b}, {t}] is {adv[b, t]:.4f}, expected {want_adv[b, t]:.4f}"
+        return False, (f"{case}: advantage [{b}, {t}] is {adv[b, t]:.4f}, {off(float(adv[b, t]), float(want_adv[b, t]))}: "
+                       "δ_t = r_t + γ·V_{t+1} - V_t (V after the last token is 0), then A_t = δ_t + γλ·A_{t+1} backwards")
     return True, "matches ftlib.cores.losses.gae for λ = 0.95, 0 and 1: δ_t, then A_t = δ_t + γλ·A_{t+1} backwards"
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Callable
 
-from ftlib.course.exercises.core import call_answer, id_set_problem
+from ftlib.course.exercises.core import call_answer, id_set_problem, off
 
 IGNORE = -100  # the label of a position that does not count, as ftlib.cores.losses.IGNORE
 
@@ -83,7 +83,8 @@ def _dpo_loss(answer, **context) -> tuple[bool, str]:
         for mistake, wrong in _dpo_mistakes(pc, pr, rc, rr, beta).items():
             if close(wrong):
                 return False, f"{case}: {_DPO_HINTS[mistake]}"
-        return False, f"{case}: you give {got.item():.4f}, expected {want.item():.4f}"
+        return False, (f"{case}: you give {got.item():.4f}, {off(got.item(), want.item())}: the mean over pairs of "
+                       "-log σ(β·((π_c - ref_c) - (π_r - ref_r)))")
     return True, "matches ftlib.cores.losses.dpo_loss for β = 0.1, 0.5 and 2, and gives ln 2 where the policy is the reference"
 
 

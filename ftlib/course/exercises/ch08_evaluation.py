@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-from ftlib.course.exercises.core import call_answer
+from ftlib.course.exercises.core import call_answer, off
 from ftlib.cores.stats import kappa
 
 _PPL_CASES = [
@@ -35,7 +35,7 @@ def _corpus_perplexity(fn) -> tuple[bool, str]:
                            "divide the total NLL by the total number of tokens")
         if math.isclose(float(got), sum(flat) / len(flat), rel_tol=1e-6):
             return False, "that is the mean NLL (nats per token); perplexity is exp of it"
-        return False, f"on {nlls} the corpus perplexity is {want:.4f}; yours is {float(got):.4f}"
+        return False, f"on {nlls} yours is {float(got):.4f}, {off(float(got), want)}: exp(total NLL / total tokens)"
     return True, "token-weighted: exp(total NLL / total tokens)"
 
 
@@ -58,7 +58,7 @@ def _kappa_check(fn) -> tuple[bool, str]:
         if math.isclose(float(got), observed, abs_tol=1e-9):
             return False, ("that is the raw agreement; κ subtracts the agreement expected by chance: "
                            "(p_o - p_e) / (1 - p_e)")
-        return False, (f"on a={a}, b={b} κ is {want:.4f}, yours {float(got):.4f}; p_e = Σ over labels of "
+        return False, (f"on a={a}, b={b} yours is {float(got):.4f}, {off(float(got), want)}; p_e = Σ over labels of "
                        "(share of a with that label) × (share of b with it)")
     return True, "κ = (p_o - p_e) / (1 - p_e), and the always-'yes' rater gets 0"
 

@@ -20,6 +20,11 @@ def id_set_problem(answer, rows, *, source: str, noun: str = "row") -> str | Non
     return None
 
 
+def off(got: float, want: float) -> str:
+    """How a wrong number misses, without saying what the right one is: "too high" or "too low"."""
+    return "too high" if got > want else "too low"
+
+
 def call_answer(fn, what: str, *args):
     """``(result, None)``, or ``(None, hint)`` when ``fn`` is not a function or raises (a stub re-raises)."""
     if not callable(fn):
