@@ -27,3 +27,19 @@ linear_bytes = llama2_13b.linear_params * 4.127 / 8                           # 
 other_bytes = (llama2_13b.n_params - llama2_13b.linear_params) * 2              # embeddings, head, norms: bf16
 my_gb = (linear_bytes + other_bytes) / 1e9
 ### END SOLUTION
+
+# %% 04.quantization_study [markdown]
+# **Your answer to 5.4** (graded by hand, 2 points)
+#
+# ### BEGIN SOLUTION
+# Rubric for the grader:
+# - 1 point: with `DOUBLE_QUANT False` the weights take more memory (the absmax constants in 32 bits:
+#   4 + 32/64 = 4.5 bits per weight instead of about 4.127) and the estimator predicts the change;
+#   with `GRADIENT_CHECKPOINTING True` the activation memory falls and each step takes longer (the
+#   forward pass runs again during the backward pass); the answer quotes the printed measurements
+#   and the estimator's numbers side by side, and says where they disagree.
+# - 1 point: the MLP-only error study is compared with the attention run on the same measure, and
+#   the answer notices that the MLP matrices hold most of the parameters, so a fair comparison looks
+#   at the error per quantized parameter (or per layer) as well as in total; the conclusion follows
+#   from the learner's own printed numbers.
+# ### END SOLUTION

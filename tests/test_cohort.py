@@ -14,7 +14,7 @@ import nbformat
 import pytest
 
 from ftlib.course import cohort, grading
-from ftlib.course.solutions import nbgrader_metadata, release
+from ftlib.course.solutions import learner_source, nbgrader_metadata, release
 
 LAB = "90_lab"
 SOLUTIONS = {
@@ -28,11 +28,13 @@ SOLUTIONS = {
 CHECKERS = {"01.repeated_line_ratio": "check('01.repeated_line_ratio', my_ratio);",
             "02.bytes_per_token": "check('02.bytes_per_token', my_bpt, text=text, ids=ids);",
             "03.trainable_count": "check('03.trainable_count', my_count, shapes=shapes, r=r);"}
+WRITTEN = "**Why?** (2 points)\n\n### BEGIN SOLUTION\nRubric: one point per reason.\n### END SOLUTION"
 A, B, C = SOLUTIONS                                      # the three exercises, in notebook order
 RIGHT = {A: "def my_ratio(text):\n    lines = [l.strip() for l in text.splitlines() if l.strip()]\n"
             "    return (len(lines) - len(set(lines))) / max(1, len(lines))",
          B: "my_bpt = len(text.encode('utf-8')) / len(ids)",
-         C: "my_count = sum(r * (i + o) for o, i in shapes)"}
+         C: "my_count = sum(r * (i + o) for o, i in shapes)",
+         "90.why": "**Why?** (2 points)\n\nBecause a low-rank update re-routes what the model already does."}
 WRONG = {A: "def my_ratio(text):\n    lines = text.splitlines()\n    return (len(lines) - len(set(lines))) / max(1, len(lines))",
          B: "my_bpt = len(text) / len(ids)",                                       # characters, not bytes
          C: "my_count = sum(i * o for o, i in shapes)"}                            # the full matrices
@@ -53,9 +55,12 @@ def _lab(folder: Path) -> tuple[Path, Path]:
                          "tags": ["exercise"], "nbgrader": nbgrader_metadata(name, False)}),
                      nbformat.v4.new_code_cell(CHECKERS[name], metadata={
                          "tags": ["checker"], "nbgrader": nbgrader_metadata(name, True)})]
+    nb.cells.append(nbformat.v4.new_markdown_cell(learner_source("markdown", WRITTEN), metadata={
+        "tags": ["exercise"], "nbgrader": nbgrader_metadata("90.why", False, points=2)}))
     nb.cells.append(nbformat.v4.new_code_cell("print('the end')"))
     nbformat.write(nb, notebooks / f"{LAB}.ipynb")
-    (solutions / f"{LAB}.py").write_text("".join(f"# %% {n}\n{s}\n\n" for n, s in SOLUTIONS.items()))
+    (solutions / f"{LAB}.py").write_text("".join(f"# %% {n}\n{s}\n\n" for n, s in SOLUTIONS.items())
+                                         + "# %% 90.why [markdown]\n" + "".join(f"# {line}\n" for line in WRITTEN.splitlines()))
     return notebooks, solutions
 
 
@@ -157,6 +162,9 @@ def test_a_simulated_cohort_gets_exactly_the_points_it_earned(tmp_path, monkeypa
     got = {learner: tuple(int(float(rows[learner][e])) for e in (A, B, C)) for learner in want}
     assert got == want
     assert rows["notes_only"]["status"].startswith("not graded") and rows["not_json"]["status"].startswith("not graded")
+    assert rows["right0"]["90-why"] == "0.0" and "1 written answer(s) to grade by hand" in rows["right0"]["status"]
+    assert "to grade by hand" not in rows["blank0"]["status"]                # an untouched answer is 0 at once
+    assert "YOUR ANSWER HERE" in released.cells[-2].source and "Rubric" not in released.cells[-2].source
     assert not (root / "pwned.txt").exists()
     refused = {learner: {x["what"] for x in r.get("refused", [])} for learner, r in results.items()}
     assert "read" in refused["reads_solutions"] and "write" in refused["writes_outside"]
@@ -198,8 +206,9 @@ def test_every_solution_passes_the_answer_scan_and_every_exercise_is_listed():
     from ftlib.course.solutions import load_solutions
     assert set(grading.LIBRARY_ANSWERS) == set(CHECKS)
     for path in chapters():
-        for name, source in load_solutions(path.stem).items():
-            assert grading.suspicious(source, name, release(source)) == [], name
+        solutions = load_solutions(path.stem)
+        for name in solutions.autograded():
+            assert grading.suspicious(solutions[name], name, release(solutions[name])) == [], name
 
 
 def test_the_sandbox_refuses_writes_outside_and_reads_of_denied_folders(tmp_path):

@@ -177,3 +177,22 @@ def _far_off(answer):
     if isinstance(answer, list) and answer and isinstance(answer[0], int):
         return [a + 1 for a in answer]
     return answer
+
+
+def test_under_the_runner_each_check_is_recorded_for_the_report(tmp_path, monkeypatch, capsys):
+    from ftlib.metrics.record import load_records
+    monkeypatch.setenv("FTLIB_RECORDS", str(tmp_path / "03_lora.json"))
+    shapes = [(576, 576), (192, 576)] * 3
+    assert check("03.trainable_count", sum(4 * (i + o) for o, i in shapes), shapes=shapes, r=4)
+    assert not check("02.bytes_per_token", None, text="猫 cat", ids=[1, 2, 3])
+    assert load_records(tmp_path / "03_lora.json") == {"exercises/03.trainable_count": True,
+                                                       "exercises/02.bytes_per_token": False}
+
+
+def test_under_the_autograder_a_wrong_answer_raises(monkeypatch, capsys):
+    from ftlib.course.exercises import GRADING_ENV, NotPassed
+    monkeypatch.setenv(GRADING_ENV, "1")
+    assert check("02.bytes_per_token", 7 / 3, text="猫 cat", ids=[1, 2, 3])
+    for wrong in (None, 5 / 3):
+        with pytest.raises(NotPassed, match="02.bytes_per_token"):
+            check("02.bytes_per_token", wrong, text="猫 cat", ids=[1, 2, 3])

@@ -130,16 +130,19 @@ def test_learner_exercises_are_stubs_of_the_solutions_and_unexecuted(path):
     solutions = load_solutions(path.stem)
     assert solutions, f"{path.name}: no exercises in solutions/{path.stem}.py"
     assert not sync_problems(nb, solutions), "\n".join(sync_problems(nb, solutions))
-    for name, source in solutions.items():
+    for name in solutions.autograded():
         assert name in CHECKS, f"solutions/{path.stem}.py: {name} has no checker in ftlib.course.exercises"
     checkers = {exercise_id(c) for c in nb.cells if "checker" in c.metadata.get("tags", [])}
-    assert checkers == set(solutions), f"{path.name}: exercises without a checker cell: {set(solutions) - checkers}"
+    assert checkers == set(solutions.autograded()), f"{path.name}: exercises without a checker cell: {set(solutions) - checkers}"
+    for name in solutions.written:          # graded by hand: a markdown answer cell worth points, no checker
+        cell = next(c for c in nb.cells if exercise_id(c) == name)
+        assert cell.cell_type == "markdown" and cell.metadata["nbgrader"]["points"] > 0, name
     for cell in nb.cells:  # no solution left in the open: no executed 'Solution' cells, no markers
         assert "BEGIN SOLUTION" not in cell.source, f"{path.name}: a solution region in the learner notebook"
 
 
 def test_every_checker_belongs_to_an_exercise():
-    used = {name for path in NOTEBOOKS for name in load_solutions(path.stem)}
+    used = {name for path in NOTEBOOKS for name in load_solutions(path.stem).autograded()}
     assert used == set(CHECKS), f"checkers without an exercise: {set(CHECKS) - used}; without a checker: {used - set(CHECKS)}"
 
 

@@ -310,4 +310,5 @@ def grader_env(root: Path, log: Path, tmp: Path, memory_gb: float, profile: str,
     return {GRADING_ENV: "1", "FTLIB_PROFILE": profile, LOG_ENV: str(log), MEMORY_ENV: str(memory_gb),
             DENY_ENV: os.pathsep.join(str(p.resolve()) for p in deny),
             "JUPYTER_PATH": str(tmp / "jupyter"), "TMPDIR": str(tmp), "MPLCONFIGDIR": str(tmp / "mpl"),
+            "FTLIB_RECORDS": str(tmp / "records.json"),
             "MPLBACKEND": "Agg", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONNOUSERSITE": "1"}

@@ -169,16 +169,17 @@ def _zero(root: Path, name: str, student: str, zeroed: dict[str, list[str]]) -> 
         for g in notebook.grades:
             exercise = exercise_id({"metadata": {"tags": ["checker"], "nbgrader": {"grade_id": g.name}}})
             if exercise in zeroed and g.name == grade_id(exercise, checker=True):
-                g.manual_score = 0.0
+                g.manual_score, g.needs_manual_grade = 0.0, False
             elif exercise is not None and g.name.endswith("-check"):
                 g.manual_score = None
         gb.db.commit()
 
 
-def points(root: Path, name: str) -> dict[str, dict[str, float]]:
-    """``{learner: {exercise: points}}`` from the gradebook, for every learner it graded."""
+def points(root: Path, name: str) -> tuple[dict[str, dict[str, float]], dict[str, int]]:
+    """``{learner: {exercise: points}}`` from the gradebook for every learner it graded, and
+    ``{learner: written answers still to grade by hand}`` (they count 0 until then)."""
     from nbgrader.api import MissingEntry
-    out = {}
+    out, waiting = {}, {}
     with _gradebook(root) as gb:
         for student in gb.students:
             try:
@@ -186,7 +187,8 @@ def points(root: Path, name: str) -> dict[str, dict[str, float]]:
             except MissingEntry:
                 continue
             out[student.id] = {_label(g.name): float(g.score) for g in notebook.grades}
-    return out
+            waiting[student.id] = sum(bool(g.needs_manual_grade) for g in notebook.grades if not g.name.endswith("-check"))
+    return out, waiting
 
 
 def _label(gid: str) -> str:
@@ -198,7 +200,7 @@ def export(root: Path, name: str) -> tuple[Path, Path]:
     """``reports/<name>/grades.csv`` (one row per learner collected or graded, one column per
     exercise, the total) and ``reports/<name>/report.md`` (what was not graded, flagged, refused)."""
     root = Path(root)
-    graded, grading = points(root, name), read_report(root, name, "grading.json")
+    (graded, waiting), grading = points(root, name), read_report(root, name, "grading.json")
     with _gradebook(root) as gb:
         nb = gb.find_notebook(name, name)
         columns = [_label(c.name) for c in sorted(nb.grade_cells, key=lambda c: c.name)]
@@ -212,6 +214,8 @@ def export(root: Path, name: str) -> tuple[Path, Path]:
         for learner in learners:
             row = graded.get(learner)
             status = "graded" if row is not None else f"not graded: {grading.get(learner, {}).get('reason', 'not collected')}"
+            if waiting.get(learner):
+                status += f"; {waiting[learner]} written answer(s) to grade by hand (nbgrader formgrader)"
             cells = [row.get(c, 0.0) if row else 0.0 for c in columns]
             w.writerow([learner, *cells, sum(cells), sum(max_points.values()), status])
     lines = [f"# {name}: grading report", "", f"{len(learners)} learners; {len(graded)} graded.", ""]

@@ -8,8 +8,9 @@
 
 Each chosen notebook runs, in order, into ``DIR/<chapter>.ipynb`` (default ``runs/<profile>``),
 with its recorded figures in ``DIR/<chapter>.json``. A failed notebook does not stop the run;
-the report names the cell that failed. The run ends with a table (chapter, status, seconds,
-peak memory, figures) printed and written to ``DIR/report.md``.
+the report names the cell that failed. The run ends with a report printed and written to
+``DIR/report.md`` (chapter, status, seconds, peak memory, exercises passed; then each chapter's
+headline figures) and ``DIR/report.json`` (every figure).
 """
 from __future__ import annotations
 
@@ -115,17 +116,41 @@ def _fmt(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+HEADLINES = 8          # figures per chapter in report.md; report.json holds them all
+
+
 def report_table(results: list[Result], profile: str) -> str:
-    """A markdown table of the run (what ``report.md`` holds)."""
+    """What ``report.md`` holds: one summary table, then a short section per chapter with its
+    headline figures (the shallowest names it recorded, at most :data:`HEADLINES`) and its exercises,
+    then the scoreboard. Every figure is in ``report.json``."""
     lines = [f"# Course run, profile `{profile}`", "",
-             "| chapter | status | seconds | peak MB | figures |", "|---|---|---:|---:|---|"]
+             "| chapter | status | seconds | peak MB | exercises passed |", "|---|---|---:|---:|---:|"]
     for r in results:
-        figures = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(r.figures.items()))
         status = r.status if not r.error else f"{r.status}: {r.error}"
-        lines.append(f"| {r.chapter} | {status.replace('|', '/')} | {r.seconds:.0f} | {r.peak_mb:.0f} | {figures} |")
+        done = _exercises(r)
+        passed = f"{sum(done.values())}/{len(done)}" if done else ""
+        lines.append(f"| {r.chapter} | {status.replace('|', '/')} | {r.seconds:.0f} | {r.peak_mb:.0f} | {passed} |")
     ok = sum(r.status == "ok" for r in results)
     lines += ["", f"{ok}/{len(results)} notebooks ran, {sum(r.seconds for r in results) / 60:.1f} min in all."]
+    for r in results:
+        figures = {k: v for k, v in r.figures.items() if not k.startswith("exercises/") and "/scoreboard/" not in k}
+        shallow = sorted(figures, key=lambda k: (k.count("/"), k))[:HEADLINES]
+        lines += ["", f"## {r.chapter}", ""]
+        lines += [f"- `{k}` = {_fmt(figures[k])}" for k in shallow]
+        if len(figures) > len(shallow):
+            lines.append(f"- ... {len(figures) - len(shallow)} more figures in report.json")
+        done = _exercises(r)
+        if done:
+            lines.append("- exercises: " + ", ".join(f"{name} {'✓' if ok else '✗'}" for name, ok in done.items()))
+        if not figures and not done:
+            lines.append("- no figures recorded")
     return "\n".join(lines + scoreboard_lines(results)) + "\n"
+
+
+def _exercises(result: Result) -> dict[str, bool]:
+    """``{exercise: passed}`` as the chapter's checkers recorded them (``exercises/<name>``)."""
+    return {k.removeprefix("exercises/"): bool(v) for k, v in sorted(result.figures.items())
+            if k.startswith("exercises/")}
 
 
 def scoreboard_lines(results: list[Result]) -> list[str]:

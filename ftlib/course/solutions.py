@@ -9,6 +9,10 @@ as the instructor sees it, the solution between nbgrader's markers::
         return x + x
         ### END SOLUTION
 
+An open question graded by hand is a block named ``# %% 03.format_vs_skill [markdown]``: its lines
+are the markdown of the instructor's cell (each behind ``# ``), with the rubric between the markers;
+learners get the cell with ``YOUR ANSWER HERE`` in its place, and nbgrader asks for a grade by hand.
+
 In ``notebooks/NN_topic.ipynb`` (what learners open) that cell is tagged ``exercise`` and holds
 :func:`release` of the block: the marked lines become ``raise NotImplementedError()`` inside a
 function, or ``name = None`` at the top level, so "Run all" still runs to the end. The cell after
@@ -27,25 +31,58 @@ from pathlib import Path
 SOLUTIONS_DIR = Path(__file__).resolve().parents[2] / "solutions"
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
-_BLOCK = re.compile(r"^# %% (\S+)[ \t]*\n", re.M)
+_BLOCK = re.compile(r"^# %% (\S+)((?: \[markdown\])?)[ \t]*\n", re.M)
+MARKDOWN_STUB = "YOUR ANSWER HERE"        # nbgrader's stub for a written answer
 
 
-def load_solutions(chapter: str, solutions_dir: Path = SOLUTIONS_DIR) -> dict[str, str]:
-    """``{exercise id: instructor cell source}`` from ``solutions/<chapter>.py`` ({} if none)."""
+class Solutions(dict):
+    """``{exercise id: instructor cell source}``; ``written`` names the answers graded by hand."""
+
+    def __init__(self, *args, written=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.written = set(written)
+
+    def autograded(self) -> list[str]:
+        """The exercises a checker grades (every one but the written answers)."""
+        return [name for name in self if name not in self.written]
+
+
+def load_solutions(chapter: str, solutions_dir: Path = SOLUTIONS_DIR) -> Solutions:
+    """``{exercise id: instructor cell source}`` from ``solutions/<chapter>.py`` (empty if none)."""
     path = Path(solutions_dir) / f"{chapter}.py"
     if not path.exists():
-        return {}
+        return Solutions()
     text = path.read_text()
-    parts = _BLOCK.split(text)          # [preamble, id1, body1, id2, body2, ...]
-    blocks = {}
-    for name, body in zip(parts[1::2], parts[2::2]):
+    parts = _BLOCK.split(text)          # [preamble, id1, kind1, body1, id2, kind2, body2, ...]
+    blocks = Solutions()
+    for name, kind, body in zip(parts[1::3], parts[2::3], parts[3::3]):
         if name in blocks:
             raise ValueError(f"{path}: exercise {name} appears twice")
         body = body.strip("\n")
+        if kind:            # a written answer, kept as comments: "# " starts each line of its markdown
+            body = "\n".join(line[2:] if line.startswith("# ") else line.lstrip("#") for line in body.splitlines())
+            blocks.written.add(name)
         if BEGIN not in body or END not in body:
             raise ValueError(f"{path}: exercise {name} has no '{BEGIN}' ... '{END}' region")
         blocks[name] = body
     return blocks
+
+
+def learner_source(cell_type: str, source: str) -> str:
+    """What a learner's cell holds for an instructor cell: :func:`release` for code; for a written
+    answer, the text around the solution region with ``YOUR ANSWER HERE`` in its place."""
+    if cell_type == "code":
+        return release(source)
+    out, inside = [], False
+    for line in source.splitlines():
+        if line.strip() == BEGIN:
+            out.append(MARKDOWN_STUB)
+            inside = True
+        elif line.strip() == END:
+            inside = False
+        elif not inside:
+            out.append(line)
+    return "\n".join(out)
 
 
 def _stub(region: list[str], indent: str) -> list[str]:
@@ -113,8 +150,12 @@ def exercise_id(cell) -> str | None:
     return f"{gid[:2]}.{gid[3:]}" if len(gid) > 3 and gid[2] == "-" else None
 
 
-def nbgrader_metadata(name: str, checker: bool) -> dict:
-    """nbgrader's cell metadata for an answer cell (solution) or its checker (autograded test)."""
+def nbgrader_metadata(name: str, checker: bool, points: int | None = None) -> dict:
+    """nbgrader's cell metadata for an answer cell (solution) or its checker (autograded test); an
+    answer cell with ``points`` is graded by hand."""
+    if points:
+        return {"grade": True, "grade_id": grade_id(name), "locked": False, "points": points,
+                "schema_version": 3, "solution": True, "task": False}
     if checker:
         return {"grade": True, "grade_id": grade_id(name, checker=True), "locked": True, "points": 1,
                 "schema_version": 3, "solution": False, "task": False}
@@ -139,7 +180,7 @@ def sync_problems(nb, solutions: dict[str, str]) -> list[str]:
         seen.append(name)
         if name not in solutions:
             problems.append(f"cell {i}: exercise {name} has no solution block")
-        elif cell.source.strip() != release(solutions[name]).strip():
+        elif cell.source.strip() != learner_source(cell.cell_type, solutions[name]).strip():
             problems.append(f"cell {i}: exercise {name} differs from release(solution); "
                             "run `python -m ftlib.course solutions --sync`")
     for name in solutions:
@@ -154,7 +195,7 @@ def sync_learner_cells(nb, solutions: dict[str, str]) -> int:
     for cell in nb.cells:
         name = exercise_id(cell)
         if name in solutions and "exercise" in cell.metadata.get("tags", []):
-            stub = release(solutions[name])
+            stub = learner_source(cell.cell_type, solutions[name])
             if cell.source != stub:
                 cell.source, changed = stub, changed + 1
     return changed

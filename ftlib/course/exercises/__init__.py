@@ -38,6 +38,9 @@ def check(name: str, answer, **context) -> bool:
         raise KeyError(f"no exercise named {name!r}; known: {', '.join(sorted(CHECKS))}")
     ok, message = _verdict(name, answer, context)
     print(f"{'✓' if ok else '✗'} {name}: {message}")
+    if os.environ.get("FTLIB_RECORDS"):            # under the course runner: its report lists the outcome
+        from ftlib.metrics.record import record
+        record(f"exercises/{name}", bool(ok), quiet=True)
     if not ok and grading():
         raise NotPassed(f"{name}: {message}")
     return ok
