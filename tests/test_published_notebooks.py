@@ -159,3 +159,17 @@ def test_readme_cpu_times_are_the_committed_runs():
         if meta.get("profile") == "cpu":
             assert abs(float(cpu.group(1)) - meta["seconds"] / 60) <= 0.05, (
                 f"README says {cells[4]} for {path.stem}; the committed cpu run took {meta['seconds'] / 60:.1f} min")
+
+
+def test_readme_cohort_resources_are_the_committed_runs():
+    """The instructor's resource table (README, "Cohort resources") states each chapter's cpu time and
+    peak kernel memory: they must be the committed run's."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("### Cohort resources")[1].split("###")[0]
+    for path in NOTEBOOKS:
+        meta = nbformat.read(path, as_version=4).metadata.get("ftcourse", {})
+        row = next((line for line in section.splitlines() if line.startswith(f"| {path.stem[:2]} | `{path.stem}`")), None)
+        assert row, f"README.md, Cohort resources: no row for {path.stem}"
+        minutes, gb = re.search(r"\| ([\d.]+) min \| ([\d.]+) GB \|", row).groups()
+        assert abs(float(minutes) - meta["seconds"] / 60) <= 0.05, f"{path.stem}: {minutes} min vs the run's {meta['seconds']} s"
+        assert abs(float(gb) - meta["peak_mb"] / 1024) <= 0.05, f"{path.stem}: {gb} GB vs the run's {meta['peak_mb']} MB"
