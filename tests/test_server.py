@@ -1,0 +1,151 @@
+"""The OpenAI-compatible server, driven by the official openai client against a server this test
+starts on a free loopback port (and stops): routes, streaming, sampling settings, and every kind of
+bad request answered with a 4xx error, never a crash."""
+import json
+import socket
+import threading
+import time
+
+import httpx
+import openai
+import pytest
+import torch
+
+from ftlib.serving.generate import Served
+from ftlib.serving.server import create_app
+
+QUESTION = [{"role": "user", "content": "What is 2 + 3?"}]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, tok):
+    import uvicorn
+
+    from ftlib.engine.models import TinyConfig, tiny_llama
+    models = {}
+    for i, name in enumerate(("tiny-a", "tiny-b")):
+        torch.manual_seed(i)
+        model = tiny_llama(TinyConfig(vocab_size=len(tok), hidden_size=32, n_layers=2, n_heads=4, n_kv_heads=2,
+                                      intermediate_size=48, max_seq_len=96), pad_token_id=tok.pad_token_id,
+                           bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id).eval()
+        models[name] = Served(name, model, tok, stop_ids=[tok.eos_token_id])   # random weights: rarely stops early
+    log = tmp_path_factory.mktemp("server") / "requests.jsonl"
+    app = create_app(models, log, max_waiting=1)
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    while not srv.started:
+        time.sleep(0.05)
+    url = f"http://127.0.0.1:{port}"
+    yield {"url": url, "client": openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0),
+           "log": log, "app": app}
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_models_health_and_the_page(server):
+    assert [m.id for m in server["client"].models.list().data] == ["tiny-a", "tiny-b"]
+    assert httpx.get(server["url"] + "/health").json()["status"] == "ok"
+    page = httpx.get(server["url"] + "/").text
+    assert '["tiny-a", "tiny-b"]' in page and "/v1/chat/completions" in page
+
+
+def test_a_completion_and_its_stream_agree(server):
+    client = server["client"]
+    whole = client.chat.completions.create(model="tiny-a", messages=QUESTION, max_tokens=12, temperature=0)
+    text = whole.choices[0].message.content
+    assert whole.usage.completion_tokens <= 12 and whole.usage.prompt_tokens > 0
+    assert whole.usage.total_tokens == whole.usage.prompt_tokens + whole.usage.completion_tokens
+    chunks = list(client.chat.completions.create(model="tiny-a", messages=QUESTION, max_tokens=12, temperature=0,
+                                                 stream=True, stream_options={"include_usage": True}))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == text
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == \
+        [whole.choices[0].finish_reason]
+    assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
+
+
+def test_seed_stop_and_max_tokens(server):
+    client = server["client"]
+    ask = lambda **kw: client.chat.completions.create(model="tiny-b", messages=QUESTION, **kw).choices[0]  # noqa: E731
+    assert ask(max_tokens=16, temperature=1.0, seed=7).message.content == ask(max_tokens=16, temperature=1.0, seed=7).message.content
+    greedy = ask(max_tokens=16, temperature=0).message.content
+    assert len(greedy) > 4
+    stop = greedy[2:4]
+    cut = ask(max_tokens=16, temperature=0, stop=[stop])
+    assert cut.message.content == greedy[:greedy.find(stop)] and cut.finish_reason == "stop"
+    streamed = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(
+        model="tiny-b", messages=QUESTION, max_tokens=16, temperature=0, stop=[stop], stream=True) if c.choices)
+    assert streamed == cut.message.content                       # no part of the stop string slips out
+    short = ask(max_tokens=2, temperature=0)
+    assert short.finish_reason == "length"
+
+
+@pytest.mark.parametrize("kwargs, error, param", [
+    ({"model": "gpt-9", "messages": QUESTION}, openai.NotFoundError, "model"),
+    ({"model": "tiny-a", "messages": []}, openai.BadRequestError, "messages"),
+    ({"model": "tiny-a", "messages": [{"role": "wizard", "content": "hi"}]}, openai.BadRequestError, "messages[0]"),
+    ({"model": "tiny-a", "messages": [{"role": "user"}]}, openai.BadRequestError, "messages[0]"),
+    ({"model": "tiny-a", "messages": [{"role": "user", "content": "word " * 200}]}, openai.BadRequestError, "messages"),
+    ({"model": "tiny-a", "messages": QUESTION, "max_tokens": 0}, openai.BadRequestError, "max_tokens"),
+    ({"model": "tiny-a", "messages": QUESTION, "max_tokens": 10 ** 9}, openai.BadRequestError, "max_tokens"),
+    ({"model": "tiny-a", "messages": QUESTION, "temperature": 7}, openai.BadRequestError, "temperature"),
+    ({"model": "tiny-a", "messages": QUESTION, "top_p": 0}, openai.BadRequestError, "top_p"),
+    ({"model": "tiny-a", "messages": QUESTION, "stop": ["a", "b", "c", "d", "e"]}, openai.BadRequestError, "stop"),
+    ({"model": "tiny-a", "messages": QUESTION, "n": 3}, openai.BadRequestError, "n"),
+])
+def test_bad_requests_get_openai_errors(server, kwargs, error, param):
+    with pytest.raises(error) as caught:
+        server["client"].chat.completions.create(**kwargs)
+    assert caught.value.body["param"] == param and caught.value.status_code in (400, 404)
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"", "[1, 2]".encode(), json.dumps({"model": 3}).encode()])
+def test_bodies_that_are_not_requests_get_400(server, content):
+    reply = httpx.post(server["url"] + "/v1/chat/completions", content=content,
+                       headers={"Content-Type": "application/json"})
+    assert reply.status_code == 400 and "message" in reply.json()["error"]
+
+
+def test_unknown_routes_and_methods_are_4xx_json(server):
+    assert httpx.get(server["url"] + "/v1/nothing").status_code == 404
+    reply = httpx.get(server["url"] + "/v1/chat/completions")
+    assert reply.status_code == 405 and reply.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_a_client_that_leaves_mid_stream_does_not_hurt_the_server(server):
+    body = {"model": "tiny-a", "messages": QUESTION, "max_tokens": 60, "temperature": 0, "stream": True}
+    with httpx.stream("POST", server["url"] + "/v1/chat/completions", json=body) as reply:
+        next(reply.iter_lines())                                   # read one event, then hang up
+    for _ in range(100):                                           # the cancelled generation ends and frees the model
+        if server["app"].state.generator.waiting == 0:
+            break
+        time.sleep(0.05)
+    assert server["app"].state.generator.waiting == 0
+    again = server["client"].chat.completions.create(model="tiny-a", messages=QUESTION, max_tokens=3)
+    assert again.choices[0].finish_reason in ("length", "stop")
+    rows = [json.loads(line) for line in server["log"].read_text().splitlines()]
+    assert any(r.get("finish") == "client_closed" for r in rows)
+    assert all({"model", "status", "time"} <= set(r) for r in rows)
+
+
+def test_a_full_queue_answers_429(server):
+    generator = server["app"].state.generator
+    generator.lock.acquire()                                       # the model is busy
+    try:
+        waiting = threading.Thread(target=lambda: server["client"].chat.completions.create(
+            model="tiny-a", messages=QUESTION, max_tokens=2), daemon=True)
+        waiting.start()
+        while generator.waiting < 1:
+            time.sleep(0.02)
+        with pytest.raises(openai.RateLimitError):
+            server["client"].chat.completions.create(model="tiny-a", messages=QUESTION, max_tokens=2)
+    finally:
+        generator.lock.release()
+    waiting.join(timeout=30)
