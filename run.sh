@@ -42,6 +42,7 @@ setup() {
   "$VENV/bin/python" -m ipykernel install --user --name ftcourse --display-name "Python (ftcourse)" \
     --env OMP_WAIT_POLICY PASSIVE >/dev/null
   install_chromium
+  fetch_converter
   echo "$want" > "$STAMP"
   echo "== setup done in $((SECONDS - t0)) s"
 }
@@ -58,6 +59,23 @@ install_chromium() {
   if ! { apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; } >"$VENV/apt.log" 2>&1; then
     echo "note: apt-get could not install chromium (see $VENV/apt.log): the browser test will be skipped" >&2
   fi
+}
+
+# llama.cpp's convert_hf_to_gguf.py (with its gguf-py), from the llama-cpp-python source package: chapter
+# 09's GGUF writer is checked against it. Nothing is compiled; if the package cannot be fetched, that
+# one test is skipped.
+fetch_converter() {
+  local dest=$VENV/llama.cpp src=llama_cpp_python-0.3.36/vendor/llama.cpp tmp
+  [ -f "$dest/convert_hf_to_gguf.py" ] && return 0
+  tmp=$(mktemp -d)
+  if "$VENV/bin/python" -m pip download --no-deps --no-binary :all: llama-cpp-python==0.3.36 -d "$tmp" \
+       >"$VENV/converter.log" 2>&1 \
+     && tar xzf "$tmp"/llama_cpp_python-0.3.36.tar.gz -C "$tmp" "$src/convert_hf_to_gguf.py" "$src/gguf-py" "$src/conversion"; then
+    mkdir -p "$dest" && cp -r "$tmp/$src/convert_hf_to_gguf.py" "$tmp/$src/gguf-py" "$tmp/$src/conversion" "$dest/"
+  else
+    echo "note: could not fetch llama-cpp-python's source (see $VENV/converter.log): the converter test will be skipped" >&2
+  fi
+  rm -rf "$tmp"
 }
 
 # OpenMP threads sleep instead of spinning while they wait: on shared cores spinning made torch

@@ -60,3 +60,27 @@ def test_quantized_files_load_and_stay_close(tok, tmp_path):
 def test_bad_requests_are_refused(tok, tmp_path):
     with pytest.raises(ValueError, match="choose one of"):
         write_gguf(_model(tok), tok, tmp_path / "x.gguf", "Q3_K")
+
+
+@pytest.mark.slow
+def test_llama_cpp_s_converter_writes_the_same_file(tmp_path):
+    """llama.cpp's convert_hf_to_gguf.py and write_gguf on the same model, in Q8_0: every tensor identical
+    (name, type, shape, bytes: so the names, the Q/K permutation and the quantization agree), and
+    every metadata value they share equal."""
+    from ftlib.engine.gguf_export import CONVERTER, compare_gguf, convert_with_llama_cpp
+    from ftlib.engine.models import TinyConfig, tiny_llama, tokenizer_from
+    from ftlib.products.registry import resolve_model_path
+    if not CONVERTER.exists():
+        pytest.skip(f"{CONVERTER} is missing: ./run.sh setup unpacks llama.cpp's converter (llama-cpp-python's source)")
+    tok = tokenizer_from(resolve_model_path("smollm2-135m"))     # a tokenizer the converter knows (SmolLM2's)
+    torch.manual_seed(0)
+    model = tiny_llama(TinyConfig(vocab_size=len(tok), hidden_size=64, n_layers=2, n_heads=4, n_kv_heads=2,
+                                  intermediate_size=128, max_seq_len=256), pad_token_id=tok.pad_token_id,
+                       bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    model.save_pretrained(tmp_path / "hf")
+    tok.save_pretrained(tmp_path / "hf")
+    for fmt, outtype in (("Q8_0", "q8_0"),):
+        ours = write_gguf(model, tok, tmp_path / f"ours-{fmt}.gguf", fmt, name="Hf", pre="smollm")
+        diff = compare_gguf(ours, convert_with_llama_cpp(tmp_path / "hf", tmp_path / f"theirs-{fmt}.gguf", outtype))
+        assert diff["tensors"] == [] and diff["values"] == [], diff
+        assert set(diff["only_second"]) <= {"general.size_label", "general.type"}, diff

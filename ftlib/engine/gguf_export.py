@@ -74,7 +74,7 @@ def tensor_types(model, fmt: str) -> dict[str, str]:
     return {gguf_name(n): _type(w, fmt) for n, w in model.state_dict().items() if not (n == "lm_head.weight" and tied)}
 
 
-def _tokenizer(writer, tokenizer) -> None:
+def _tokenizer(writer, tokenizer, pre: str) -> None:
     """The byte-level BPE as GGUF's ``gpt2`` tokenizer: tokens by id, their types, merges, special ids."""
     import gguf
     spec = json.loads(tokenizer.backend_tokenizer.to_str())
@@ -83,12 +83,12 @@ def _tokenizer(writer, tokenizer) -> None:
     special = {t["content"] for t in spec["added_tokens"] if t.get("special")}
     merges = [m if isinstance(m, str) else " ".join(m) for m in spec["model"]["merges"]]
     writer.add_tokenizer_model("gpt2")
-    writer.add_tokenizer_pre("default")
+    writer.add_tokenizer_pre(pre)
     writer.add_token_list(tokens)
     writer.add_token_types([gguf.TokenType.CONTROL if t in special else gguf.TokenType.NORMAL for t in tokens])
     writer.add_token_merges(merges)
     for role, add in (("bos", writer.add_bos_token_id), ("eos", writer.add_eos_token_id),
-                      ("pad", writer.add_pad_token_id)):
+                      ("unk", writer.add_unk_token_id), ("pad", writer.add_pad_token_id)):
         token_id = getattr(tokenizer, f"{role}_token_id", None)
         if token_id is not None:
             add(token_id)
@@ -99,8 +99,10 @@ def _tokenizer(writer, tokenizer) -> None:
         writer.add_chat_template(tokenizer.chat_template)
 
 
-def write_gguf(model, tokenizer, path: str | Path, fmt: str = "F32", name: str = "ftcourse") -> Path:
-    """Write ``model`` (a transformers Llama) and its tokenizer to one GGUF file with matrices in ``fmt``."""
+def write_gguf(model, tokenizer, path: str | Path, fmt: str = "F32", name: str = "ftcourse",
+               pre: str = "default") -> Path:
+    """Write ``model`` (a transformers Llama) and its tokenizer to one GGUF file with matrices in ``fmt``.
+    ``pre`` names the pre-tokenizer for llama.cpp (``"smollm"`` for SmolLM2; transformers ignores it)."""
     import gguf
     if fmt not in FORMATS:
         raise ValueError(f"format {fmt!r}: choose one of {', '.join(FORMATS)}")
@@ -123,9 +125,10 @@ def write_gguf(model, tokenizer, path: str | Path, fmt: str = "F32", name: str =
     writer.add_rope_freq_base(float(rope))
     writer.add_layer_norm_rms_eps(cfg.rms_norm_eps)
     writer.add_vocab_size(cfg.vocab_size)
+    writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
     writer.add_file_type({"F32": gguf.LlamaFileType.ALL_F32, "F16": gguf.LlamaFileType.MOSTLY_F16,
                           "Q8_0": gguf.LlamaFileType.MOSTLY_Q8_0, "Q4_0": gguf.LlamaFileType.MOSTLY_Q4_0}[fmt])
-    _tokenizer(writer, tokenizer)
+    _tokenizer(writer, tokenizer, pre)
     tied = getattr(cfg, "tie_word_embeddings", False)
     for hf_name, w in model.state_dict().items():
         if hf_name == "lm_head.weight" and tied:
@@ -150,3 +153,43 @@ def load_gguf(path: str | Path):
     model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
     return model.eval(), tokenizer
+
+
+# ---------------------------------------------------------------------------------------------
+# llama.cpp's own converter, to check the writer against
+# ---------------------------------------------------------------------------------------------
+CONVERTER = Path(__file__).resolve().parents[2] / ".venv" / "llama.cpp" / "convert_hf_to_gguf.py"
+
+
+def convert_with_llama_cpp(model_dir: str | Path, out: str | Path, outtype: str = "f32",
+                           converter: Path = CONVERTER) -> Path:
+    """Run llama.cpp's ``convert_hf_to_gguf.py`` (from the llama-cpp-python source package, which
+    ``./run.sh setup`` unpacks into ``.venv/llama.cpp``) on a saved Hugging Face model folder."""
+    import subprocess
+    import sys
+    if not Path(converter).exists():
+        raise FileNotFoundError(f"{converter} is missing: ./run.sh setup unpacks llama.cpp's converter there")
+    env = {"PYTHONPATH": str(Path(converter).parent / "gguf-py"), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, str(converter), str(model_dir), "--outfile", str(out), "--outtype", outtype],
+                          capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"llama.cpp's converter failed:\n{done.stderr[-2000:]}")
+    return Path(out)
+
+
+def compare_gguf(a: str | Path, b: str | Path) -> dict[str, list]:
+    """What differs between two GGUF files: tensors (name, type, shape or bytes) and metadata values,
+    plus the metadata keys only one of them has."""
+    from gguf import GGUFReader
+
+    def read(path):
+        r = GGUFReader(str(path))
+        tensors = {t.name: (t.tensor_type.name, tuple(int(x) for x in t.shape), np.asarray(t.data)) for t in r.tensors}
+        fields = {k: f.contents() for k, f in r.fields.items() if not k.startswith("GGUF.")}
+        return tensors, fields
+
+    (ta, fa), (tb, fb) = read(a), read(b)
+    tensors = sorted(set(ta) ^ set(tb)) + [n for n in sorted(set(ta) & set(tb)) if ta[n][:2] != tb[n][:2]
+                                           or not np.array_equal(ta[n][2], tb[n][2])]
+    return {"tensors": tensors, "values": [k for k in sorted(set(fa) & set(fb)) if fa[k] != fb[k]],
+            "only_first": sorted(set(fa) - set(fb)), "only_second": sorted(set(fb) - set(fa))}
