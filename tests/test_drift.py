@@ -44,3 +44,9 @@ def test_a_planted_shift_is_flagged_and_only_where_it_is():
 def test_same_distribution_windows_are_rarely_flagged():
     flagged, trials = false_alarm_rate(_requests(4000, 3), FEATURES, window=200, trials=40)
     assert flagged <= 4                                     # alpha 0.01 over two features, and a PSI floor
+
+
+def test_an_empty_bin_is_smoothed_with_half_counts_not_infinite():
+    r, live = [10.5 / 11, 0.5 / 11], [5.5 / 11, 5.5 / 11]            # counts + 0.5: (10, 0) and (5, 5)
+    expected = sum((b - a) * math.log(b / a) for a, b in zip(r, live))
+    assert psi(["en"] * 10, ["en"] * 5 + ["zh"] * 5, categorical=True) == pytest.approx(expected)

@@ -163,30 +163,15 @@ def test_the_load_test_measures_queueing(server):
     assert four.p50 > one.p50                         # one generation at a time: the others wait in line
 
 
-CHROMIUM = "/usr/bin/chromium"
-
-
 def test_the_chat_page_in_a_real_browser(server, tmp_path):
     """Debian's headless Chromium, driven by playwright: type a question, see every model answer."""
-    import os
-    if not os.path.exists(CHROMIUM):
+    from ftlib.serving.browser import CHROMIUM, ask_page
+    if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is not installed: ./run.sh setup installs Debian's chromium with apt-get when run as root")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        page = browser.new_page()
-        page.goto(server["url"] + "/")
-        page.fill("#question", "What is 2 + 3?")
-        page.click("#send")
-        for name in ("tiny-a", "tiny-b"):
-            page.wait_for_selector(f'.answer[data-model="{name}"][data-done="true"]', timeout=60_000)
-        texts = {name: page.inner_text(f'.answer[data-model="{name}"] pre') for name in ("tiny-a", "tiny-b")}
-        statuses = [page.inner_text(f'.answer[data-model="{name}"] .status') for name in ("tiny-a", "tiny-b")]
-        page.screenshot(path=str(tmp_path / "page.png"))
-        browser.close()
-    assert all(s.startswith("finished:") for s in statuses), statuses
+    shown = ask_page(server["url"], "What is 2 + 3?", ["tiny-a", "tiny-b"], screenshot=tmp_path / "page.png")
+    assert all(v["status"].startswith("finished:") for v in shown.values()), shown
     direct = {name: server["client"].chat.completions.create(model=name, messages=QUESTION, max_tokens=64,
                                                              temperature=0).choices[0].message.content
-              for name in texts}
-    assert texts == direct                                # the page shows what the API answers
+              for name in shown}
+    assert {name: v["text"] for name, v in shown.items()} == direct     # the page shows what the API answers
     assert (tmp_path / "page.png").stat().st_size > 1000

@@ -10,7 +10,8 @@ distribution in a reference window with a live window:
 - categories: a chi-square test of the 2 x k table of counts (``scipy.stats.chi2_contingency``);
 - both: the population stability index, PSI = Σ (live% - ref%) · ln(live% / ref%) over bins (deciles
   of the reference for numbers), an effect size with the usual reading: < 0.1 stable, 0.1-0.25 a
-  moderate shift, > 0.25 a large one.
+  moderate shift, > 0.25 a large one. Empty bins are smoothed (half a count added to every bin);
+  with small windows PSI is biased upwards, so read it with the window size in mind.
 
 A feature is flagged when its p-value, Holm-adjusted over the features compared, is below ``alpha``
 and its PSI reaches ``min_psi``: a test alone flags tiny shifts in big windows, a PSI alone has no
@@ -24,8 +25,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ftlib.cores.stats import holm
-
-EPS = 1e-4              # a floor for empty bins, so PSI stays finite
 
 
 def ks_statistic(a: Sequence[float], b: Sequence[float]) -> float:
@@ -49,25 +48,32 @@ def _quantile_edges(values: Sequence[float], bins: int) -> list[float]:
     return edges
 
 
-def _shares(values: Sequence, keys: list) -> list[float]:
+def _counts(values: Sequence, keys: list) -> list[float]:
     counts = {k: 0 for k in keys}
     for v in values:
         counts[v] += 1
-    return [max(counts[k] / max(1, len(values)), EPS) for k in keys]
+    return [float(counts[k]) for k in keys]
+
+
+def _psi_from_counts(ref: list[float], cur: list[float]) -> float:
+    """PSI of two count vectors over the same bins. An empty bin would make a log ratio infinite, so
+    when any bin is empty in either window every count gets half a count added (additive smoothing)."""
+    if min(ref + cur) == 0:
+        ref, cur = [c + 0.5 for c in ref], [c + 0.5 for c in cur]
+    r_total, c_total = sum(ref), sum(cur)
+    return sum((c / c_total - r / r_total) * math.log((c / c_total) / (r / r_total)) for r, c in zip(ref, cur))
 
 
 def psi(reference: Sequence, live: Sequence, bins: int = 10, categorical: bool = False) -> float:
     """Population stability index of ``live`` against ``reference`` (deciles of the reference for numbers)."""
     if categorical:
         keys = sorted(set(reference) | set(live), key=str)
-        ref, cur = _shares(reference, keys), _shares(live, keys)
-    else:
-        import bisect
-        edges = _quantile_edges(reference, bins)
-        keys = list(range(len(edges) + 1))
-        ref = _shares([bisect.bisect_right(edges, x) for x in reference], keys)
-        cur = _shares([bisect.bisect_right(edges, x) for x in live], keys)
-    return sum((c - r) * math.log(c / r) for r, c in zip(ref, cur))
+        return _psi_from_counts(_counts(reference, keys), _counts(live, keys))
+    import bisect
+    edges = _quantile_edges(reference, bins)
+    keys = list(range(len(edges) + 1))
+    return _psi_from_counts(_counts([bisect.bisect_right(edges, x) for x in reference], keys),
+                            _counts([bisect.bisect_right(edges, x) for x in live], keys))
 
 
 @dataclass

@@ -80,9 +80,7 @@ def check_request(body: dict, models: dict[str, Served]) -> Job:
                                f"messages[{i}]")
     if body.get("n", 1) != 1:
         raise RequestError(400, "this server returns one choice per request (n = 1)", "n")
-    ids = served.tokenizer.apply_chat_template([{"role": m["role"], "content": m["content"]} for m in messages],
-                                               tokenize=True, add_generation_prompt=True)
-    ids = list(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
+    ids = _encode_chat(served.tokenizer, [{"role": m["role"], "content": m["content"]} for m in messages])
     room = served.context - len(ids)
     if room < 1:
         raise RequestError(400, f"the prompt is {len(ids)} tokens; this model's context is {served.context}",
@@ -122,6 +120,17 @@ class Stream:
             if isinstance(item, BaseException):
                 raise item
             yield item
+
+
+def _encode_chat(tokenizer, messages: list[dict]) -> list[int]:
+    """The prompt's ids under the model's chat template (special tokens come from the template).
+    Encoded by the fast tokenizer's backend, which does not warn about prompts longer than the
+    model: that is the request check's business, with a 400."""
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        return backend.encode(text, add_special_tokens=False).ids
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
 class Generator:

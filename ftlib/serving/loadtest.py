@@ -74,5 +74,8 @@ async def _run(url: str, model: str, concurrency: int, requests: int, max_tokens
 
 def load_test(url: str, model: str, concurrency: int, requests: int, *, max_tokens: int = 32,
               prompt: str = "Count the letter r in 'strawberry'.") -> LoadResult:
-    """Send ``requests`` greedy completions, ``concurrency`` at a time; measure throughput and latency."""
-    return asyncio.run(_run(url, model, concurrency, requests, max_tokens, prompt))
+    """Send ``requests`` greedy completions, ``concurrency`` at a time; measure throughput and latency.
+    Runs its own event loop on a worker thread, so it also works inside Jupyter (which has one running)."""
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, _run(url, model, concurrency, requests, max_tokens, prompt)).result()
