@@ -106,7 +106,10 @@ def test_bad_requests_get_openai_errors(server, kwargs, error, param):
     assert caught.value.body["param"] == param and caught.value.status_code in (400, 404)
 
 
-@pytest.mark.parametrize("content", [b"{not json", b"", "[1, 2]".encode(), json.dumps({"model": 3}).encode()])
+@pytest.mark.parametrize("content", [b"{not json", b"", "[1, 2]".encode(), json.dumps({"model": 3}).encode(),
+                                     json.dumps({"model": "tiny-a", "messages": QUESTION, "stream_options": "yes"}).encode(),
+                                     json.dumps({"model": "tiny-a", "messages": QUESTION, "stream": "yes"}).encode(),
+                                     json.dumps({"model": "tiny-a", "messages": QUESTION, "metadata": [1]}).encode()])
 def test_bodies_that_are_not_requests_get_400(server, content):
     reply = httpx.post(server["url"] + "/v1/chat/completions", content=content,
                        headers={"Content-Type": "application/json"})
@@ -151,6 +154,26 @@ def test_a_full_queue_answers_429(server):
         generator.lock.release()
         generator.max_waiting = 8
     waiting.join(timeout=30)
+
+
+def test_waiting_requests_are_served_in_arrival_order(server):
+    generator, done = server["app"].state.generator, []
+    generator.lock.acquire()                                       # hold the model while three requests queue
+    try:
+        threads = []
+        for i in range(3):
+            def ask(i=i):
+                server["client"].chat.completions.create(model="tiny-a", messages=QUESTION, max_tokens=2)
+                done.append(i)
+            threads.append(threading.Thread(target=ask, daemon=True))
+            threads[-1].start()
+            while generator.waiting < i + 1:
+                time.sleep(0.02)
+    finally:
+        generator.lock.release()
+    for t in threads:
+        t.join(timeout=30)
+    assert done == [0, 1, 2]
 
 
 def test_the_load_test_measures_queueing(server):

@@ -148,9 +148,17 @@ def write_gguf(model, tokenizer, path: str | Path, fmt: str = "F32", name: str =
 
 def load_gguf(path: str | Path):
     """``(model, tokenizer)`` from a GGUF file, through transformers (weights dequantized to fp32)."""
+    import functools
+
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
     from transformers import AutoModelForCausalLM, AutoTokenizer
     path = Path(path)
-    model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+    bar = gguf_utils.tqdm                          # its per-tensor progress bar would stay in a notebook's output
+    gguf_utils.tqdm = functools.partial(bar, disable=True)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+    finally:
+        gguf_utils.tqdm = bar
     tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
     return model.eval(), tokenizer
 

@@ -115,11 +115,15 @@ def compare_windows(reference: list[dict], live: list[dict], features: dict[str,
 
 def false_alarm_rate(pool: list[dict], features: dict[str, bool], window: int, trials: int, *, seed: int = 0,
                      alpha: float = 0.01, min_psi: float = 0.1) -> tuple[int, int]:
-    """``(flagged, trials)``: how many pairs of windows drawn from the same ``pool`` got any feature
-    flagged (no drift there, so every flag is a false alarm)."""
+    """``(flagged, trials)``: how often two disjoint windows of ``window`` requests, drawn from the
+    same ``pool``, got any feature flagged (no drift there, so every flag is a false alarm). The
+    trials re-use one pool, so read the rate as this pool's, not as independent traffic's."""
+    if 2 * window > len(pool):
+        raise ValueError(f"two disjoint windows of {window} need at least {2 * window} requests; the pool has {len(pool)}")
     rng = random.Random(seed)
     flagged = 0
     for _ in range(trials):
-        ref, live = rng.sample(pool, window), rng.sample(pool, window)
+        drawn = rng.sample(pool, 2 * window)
+        ref, live = drawn[:window], drawn[window:]
         flagged += any(r.flagged for r in compare_windows(ref, live, features, alpha=alpha, min_psi=min_psi))
     return flagged, trials

@@ -1,10 +1,11 @@
 """The server's model side: chat requests checked against a model, and one generation at a time.
 
 :class:`Served` is one model with its tokenizer, context size and stop tokens. :class:`Generator`
-runs generations one after another (each on its own thread behind one lock; ``max_waiting`` bounds
-how many wait) and streams text pieces as they are produced, holding back any text that could still become a stop sequence,
-so a stop string never reaches the client even in part. A client that goes away cancels its
-generation at the next token. Everything a request can get wrong raises :class:`RequestError` with
+runs generations one after another, in arrival order, on one worker thread (``max_waiting`` bounds
+how many wait) and streams text pieces as they are produced, holding back any text that could still
+become a stop sequence, so a stop string never reaches the client even in part. A streaming client
+that goes away cancels its generation at the next token (a waiting one, before it starts); a
+non-streaming request runs to its end. Everything a request can get wrong raises :class:`RequestError` with
 the HTTP status and OpenAI's error type, before any work is done.
 """
 from __future__ import annotations
@@ -99,6 +100,13 @@ def check_request(body: dict, models: dict[str, Served]) -> Job:
     seed = body.get("seed")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise RequestError(400, "'seed' must be an integer", "seed")
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise RequestError(400, "'stream_options' must be an object, e.g. {\"include_usage\": true}", "stream_options")
+    if not isinstance(body.get("stream", False), bool):
+        raise RequestError(400, "'stream' must be true or false", "stream")
+    if body.get("metadata") is not None and not isinstance(body["metadata"], dict):
+        raise RequestError(400, "'metadata' must be an object of strings", "metadata")
     stop = body.get("stop") or []
     stop = [stop] if isinstance(stop, str) else stop
     if not isinstance(stop, list) or len(stop) > 4 or not all(isinstance(s, str) and s for s in stop):
@@ -134,35 +142,41 @@ def _encode_chat(tokenizer, messages: list[dict]) -> list[int]:
 
 
 class Generator:
-    """Generations one at a time, each on its own thread behind one lock, so a slow or vanished
-    client never holds the model; at most ``max_waiting`` jobs wait or run at once."""
+    """Generations one at a time, in arrival order: one worker thread takes jobs from a FIFO queue,
+    so a slow or vanished client never holds the model and no request overtakes another; at most
+    ``max_waiting`` jobs wait or run at once."""
 
     def __init__(self, max_waiting: int = 32):
-        self.lock, self.max_waiting, self.waiting = threading.Lock(), max_waiting, 0
-        self._count = threading.Lock()
+        self.max_waiting, self.waiting = max_waiting, 0
+        self.lock = threading.Lock()           # held while a job runs (tests hold it to fill the queue)
+        self._count, self._jobs = threading.Lock(), queue.Queue()
+        threading.Thread(target=self._worker, daemon=True).start()
 
     def start(self, job: Job) -> Stream:
-        """Admit ``job`` (or raise :class:`RequestError` 429 at once) and start it."""
+        """Admit ``job`` (or raise :class:`RequestError` 429 at once) and queue it."""
         with self._count:
             if self.waiting >= self.max_waiting:
                 raise RequestError(429, f"the server is busy ({self.waiting} requests waiting or running); try again",
                                    kind="server_busy", code="rate_limit_exceeded")
             self.waiting += 1
         stream = Stream()
-        threading.Thread(target=self._work, args=(job, stream), daemon=True).start()
+        self._jobs.put((job, stream))
         return stream
 
-    def _work(self, job: Job, stream: Stream) -> None:
-        try:
-            with self.lock:
-                for piece in self._generate(job, stream.cancel):
-                    stream.queue.put(piece)
-        except Exception as e:                              # reported to the caller, never lost
-            stream.queue.put(e)
-        finally:
-            with self._count:
-                self.waiting -= 1
-            stream.queue.put(None)
+    def _worker(self) -> None:
+        while True:
+            job, stream = self._jobs.get()
+            try:
+                if not stream.cancel.is_set():             # a client that left while waiting costs nothing
+                    with self.lock:
+                        for piece in self._generate(job, stream.cancel):
+                            stream.queue.put(piece)
+            except Exception as e:                          # reported to the caller, never lost
+                stream.queue.put(e)
+            finally:
+                with self._count:
+                    self.waiting -= 1
+                stream.queue.put(None)
 
     def _generate(self, job: Job, cancel: threading.Event):
         tok, model = job.served.tokenizer, job.served.model

@@ -101,7 +101,7 @@ def create_app(models: dict[str, Served], log_path: str | Path | None = None, ma
             log.write(model=body.get("model") if isinstance(body, dict) else None, status=e.status, error=e.message)
             return error(e)
         prompt = " ".join(m["content"] for m in body["messages"])
-        meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+        meta = body.get("metadata") or {}
         record = {"model": job.served.name, "prompt_chars": len(prompt), "prompt_tokens": len(job.prompt_ids),
                   "language": _language(prompt), "family": meta.get("family")}
         rid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
