@@ -82,3 +82,25 @@ def test_perplexity_defaults_to_the_models_context_and_restores_training_mode():
     result = perplexity(model, Tokens(), ["0 1 2 1 2 0 0 2 1"])       # window 4, stride 2
     assert isinstance(result, Perplexity) and result.tokens == [8]
     assert model.training
+
+
+def test_answer_perplexity_scores_only_the_answer_after_the_chat_prompt(tok, tiny_chat_lm):
+    import math
+
+    import torch
+
+    from ftlib.engine.sft_data import chat_prompt
+    from ftlib.metrics.perplexity import answer_perplexity
+    model = tiny_chat_lm().eval()
+    rows = [{"prompt": "What is 2 + 3?", "answer": "5"}, {"prompt": "Reverse 'otter'.", "answer": "retto"}]
+    got = answer_perplexity(model, tok, rows)
+    total, count = 0.0, 0
+    for row in rows:                                          # by hand: the labels cover the answer alone
+        prompt = tok(chat_prompt(tok, row["prompt"]), add_special_tokens=False)["input_ids"]
+        answer = tok(row["answer"], add_special_tokens=False)["input_ids"]
+        labels = torch.tensor([[-100] * len(prompt) + answer])
+        with torch.no_grad():
+            loss = model(torch.tensor([prompt + answer]), labels=labels).loss.item()
+        total, count = total + loss * len(answer), count + len(answer)
+    assert got.tokens == [len(tok(r["answer"], add_special_tokens=False)["input_ids"]) for r in rows]
+    assert math.isclose(got.value, math.exp(total / count), rel_tol=1e-5)

@@ -85,3 +85,28 @@ def perplexity(model, tokenizer, texts: Sequence[str], *, window: int | None = N
     finally:
         model.train(was_training)
     return Perplexity(nll, tokens)
+
+
+def answer_perplexity(model, tokenizer, rows: Sequence[dict]) -> Perplexity:
+    """Perplexity of the reference answers only: each row's ``answer`` scored after its ``prompt``
+    rendered by the model's chat template (:func:`ftlib.engine.sft_data.chat_prompt`), so only the
+    answer's tokens count, as the model would be asked in use."""
+    import torch
+
+    from ftlib.engine.sft_data import chat_prompt
+    nll, tokens = [], []
+    was_training = model.training
+    model.eval()
+    try:
+        for row in rows:
+            prompt = tokenizer(chat_prompt(tokenizer, row["prompt"]), add_special_tokens=False)["input_ids"]
+            answer = tokenizer(str(row["answer"]), add_special_tokens=False)["input_ids"]
+            ids = torch.tensor([prompt + answer], device=model.device)
+            with torch.no_grad():
+                logits = model(ids).logits[0, len(prompt) - 1:-1].float()
+            target = torch.tensor(answer, device=logits.device)
+            nll.append(torch.nn.functional.cross_entropy(logits, target, reduction="sum").item())
+            tokens.append(len(answer))
+    finally:
+        model.train(was_training)
+    return Perplexity(nll, tokens)
