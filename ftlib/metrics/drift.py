@@ -55,7 +55,7 @@ def _counts(values: Sequence, keys: list) -> list[float]:
     return [float(counts[k]) for k in keys]
 
 
-def _psi_from_counts(ref: list[float], cur: list[float]) -> float:
+def psi_from_counts(ref: list[float], cur: list[float]) -> float:
     """PSI of two count vectors over the same bins. An empty bin would make a log ratio infinite, so
     when any bin is empty in either window every count gets half a count added (additive smoothing)."""
     if min(ref + cur) == 0:
@@ -68,11 +68,11 @@ def psi(reference: Sequence, live: Sequence, bins: int = 10, categorical: bool =
     """Population stability index of ``live`` against ``reference`` (deciles of the reference for numbers)."""
     if categorical:
         keys = sorted(set(reference) | set(live), key=str)
-        return _psi_from_counts(_counts(reference, keys), _counts(live, keys))
+        return psi_from_counts(_counts(reference, keys), _counts(live, keys))
     import bisect
     edges = _quantile_edges(reference, bins)
     keys = list(range(len(edges) + 1))
-    return _psi_from_counts(_counts([bisect.bisect_right(edges, x) for x in reference], keys),
+    return psi_from_counts(_counts([bisect.bisect_right(edges, x) for x in reference], keys),
                             _counts([bisect.bisect_right(edges, x) for x in live], keys))
 
 
