@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 
 from ftlib.course.cohort import grader_env, nbgrader, read_report, write_report
-from ftlib.course.solutions import SOLUTIONS_DIR, exercise_id
+from ftlib.course.solutions import SOLUTIONS_DIR, exercise_of
 
 # The library functions (or methods) that compute an exercise's answer: calling one instead of
 # writing the answer earns no points. Names a learner binds in the cell itself are theirs.
@@ -93,7 +93,7 @@ def _answers(nb) -> dict[str, str]:
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("solution") and cell.cell_type == "code":
-            name = exercise_id({"metadata": {"tags": ["exercise"], "nbgrader": meta}})
+            name = exercise_of(meta.get("grade_id", ""))
             if name:
                 out[name] = cell.source
     return out
@@ -167,7 +167,7 @@ def _zero(root: Path, name: str, student: str, zeroed: dict[str, list[str]]) -> 
     with _gradebook(root) as gb:
         notebook = gb.find_submission_notebook(name, name, student)
         for g in notebook.grades:
-            exercise = exercise_id({"metadata": {"tags": ["checker"], "nbgrader": {"grade_id": g.name}}})
+            exercise = exercise_of(g.name)
             if exercise in zeroed and g.name == grade_id(exercise, checker=True):
                 g.manual_score, g.needs_manual_grade = 0.0, False
             elif exercise is not None and g.name.endswith("-check"):
@@ -192,7 +192,7 @@ def points(root: Path, name: str) -> tuple[dict[str, dict[str, float]], dict[str
 
 
 def _label(gid: str) -> str:
-    name = exercise_id({"metadata": {"tags": ["checker"], "nbgrader": {"grade_id": gid}}})
+    name = exercise_of(gid)
     return name if gid.endswith("-check") and name else gid
 
 

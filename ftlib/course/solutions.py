@@ -146,7 +146,12 @@ def exercise_id(cell) -> str | None:
     tags = cell.get("metadata", {}).get("tags", [])
     if "exercise" not in tags and "checker" not in tags:
         return None
-    gid = cell["metadata"].get("nbgrader", {}).get("grade_id", "").removesuffix("-check")
+    return exercise_of(cell["metadata"].get("nbgrader", {}).get("grade_id", ""))
+
+
+def exercise_of(gid: str) -> str | None:
+    """The exercise an nbgrader grade id belongs to (``"01-warmup_cosine-check"`` -> ``"01.warmup_cosine"``)."""
+    gid = gid.removesuffix("-check")
     return f"{gid[:2]}.{gid[3:]}" if len(gid) > 3 and gid[2] == "-" else None
 
 
