@@ -102,10 +102,25 @@ def test_report_gathers_the_scoreboard_from_recorded_figures():
     results = [Result("05_sft", "ok", 10.0, 100.0, "", {"sft/exact_match": 0.3}),
                Result("08_evaluation", "ok", 20.0, 100.0, "",
                       {"evaluation/scoreboard/course-sft/k": 28, "evaluation/scoreboard/course-sft/n": 30,
-                       "evaluation/scoreboard/course-dpo/k": 3, "evaluation/scoreboard/course-dpo/n": 30,
+                       "evaluation/scoreboard/assistant-dpo/k": 3, "evaluation/scoreboard/assistant-dpo/n": 30,
                        "evaluation/scoreboard/broken/k": 3})]
     table = report_table(results, "cpu")
     assert "## Scoreboard" in table
     assert "| course-sft | 93% (28/30; 95% CI 79–98%) | 08_evaluation |" in table
-    assert "| course-dpo | 10% (3/30;" in table and "broken" not in table.split("## Scoreboard")[1]
+    assert "| assistant-dpo | 10% (3/30;" in table and "broken" not in table.split("## Scoreboard")[1]
     assert "## Scoreboard" not in report_table(results[:1], "cpu")
+
+
+def test_report_has_a_section_per_chapter_with_headline_figures_and_exercises():
+    from ftlib.course.runner import HEADLINES, Result, report_table
+    many = {f"03/deep/figure_{i:02d}": i for i in range(40)} | {"03/headline": 0.5}
+    results = [Result("03_lora", "ok", 10.0, 100.0, "", many | {"exercises/03.delta_weight": True,
+                                                                "exercises/03.trainable_count": False}),
+               Result("04_qlora", "failed", 5.0, 50.0, "cell In [3] `x`: ValueError: no", {})]
+    table = report_table(results, "cpu")
+    assert "| 03_lora | ok | 10 | 100 | 1/2 |" in table and "| 04_qlora | failed: cell In [3]" in table
+    section = table.split("## 03_lora")[1].split("## 04_qlora")[0]
+    assert section.count("- `03/") == HEADLINES and "- `03/headline` = 0.5" in section
+    assert f"{len(many) - HEADLINES} more figures in report.json" in section
+    assert "exercises: 03.delta_weight ✓, 03.trainable_count ✗" in section
+    assert "no figures recorded" in table.split("## 04_qlora")[1]

@@ -120,10 +120,6 @@ class DPORecipe:
         return [self.loss_type, "sft"], [1.0, self.sft_weight]
 
 
-DPO_RECIPES = {"smoke": DPORecipe(steps=3, batch_size=4, lr=1e-4),
-               "cpu": DPORecipe(steps=40, batch_size=16, lr=1e-4),
-               "gpu": DPORecipe(steps=336, batch_size=16, lr=1e-4)}
-
 # DPO from the course assistant on its own on-policy pairs (chapter 07's ``assistant-dpo``): full
 # fine-tuning of the merged assistant, with the chosen answers' NLL added (``sft_weight``).
 ASSISTANT_DPO_RECIPES = {"smoke": DPORecipe(steps=2, batch_size=4, lr=2e-5, sft_weight=1.0),

@@ -10,15 +10,11 @@ returns the rows it trained on, which the registry hashes into the product's rec
 | ``course-sft``     | 05      | ``course-base``, full SFT                    | task suite (train, val)       |
 | ``smollm2-qlora``  | 04      | SmolLM2-135M-Instruct in NF4 + LoRA (QLoRA)  | task suite (one family)       |
 | ``smollm2-sft-lora`` | 05    | SmolLM2-135M-Instruct + LoRA (TRL SFT): the course assistant | task suite (train, val) |
-| ``course-ppo``     | 06      | ``course-sft``, PPO on verifier rewards      | task suite (val prompts)      |
-| ``course-grpo``    | 06      | ``course-sft``, GRPO (TRL) on verifier rewards | task suite (val prompts)    |
-| ``course-dpo``     | 07      | ``course-sft``, DPO (TRL)                    | preference pairs              |
 
 The products grown from the course assistant for chapters 06-07 (``assistant-pairs``,
 ``assistant-rm``, ``assistant-ppo``, ``assistant-grpo``, ``assistant-overopt``, ``assistant-dpo`` and
 the policies and results of chapter 07's frontier and variants) are in
-:mod:`ftlib.products.alignment`. The ``course-ppo``/``-grpo``/``-dpo`` products above are the
-earlier chapters 06-07's, kept while chapters 07-08 still read them.
+:mod:`ftlib.products.alignment`.
 """
 from __future__ import annotations
 
@@ -28,7 +24,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
-from ftlib.products.registry import (COURSE_BASE, COURSE_DPO, COURSE_GRPO, COURSE_PPO, COURSE_SFT, SMOLLM2,
+from ftlib.products.registry import (COURSE_BASE, COURSE_SFT, SMOLLM2,
                                      SMOLLM2_QLORA, SMOLLM2_SFT_LORA, Product, register, resolve_model_path)
 
 
@@ -194,86 +190,3 @@ def build_smollm2_qlora(out_dir, *, profile: str, seed: int, needs: dict, params
 
 register(Product(SMOLLM2_QLORA, "smollm2-qlora", build_smollm2_qlora, _qlora_recipe, data=("tasks_train.jsonl",),
                  needs=(SMOLLM2,), adapter=True))
-
-
-# ---------------------------------------------------------------------------------------------
-# course-ppo, course-grpo: the earlier chapter 06's RL policies from course-sft (chapters 07-08 read them)
-# ---------------------------------------------------------------------------------------------
-# The families and budgets these two were published with (chapter 06 before it moved onto the assistant):
-# PPO 4 passes of 2 mini-batches per rollout, GRPO one update per rollout. Kept while chapters 07-08 read them.
-_COURSE_RL_FAMILIES = ("count_letter", "format_upper", "extract_json")
-
-
-def _course_rl_recipes(kind: str) -> dict:
-    from ftlib.engine.rl_runs import RLRecipe
-    if kind == "ppo":
-        return {"smoke": RLRecipe(rollouts=3, samples=8, group=1, lr=2e-5, kl_coef=0.02, epochs=4, max_new_tokens=24),
-                "cpu": RLRecipe(rollouts=40, samples=32, group=1, lr=2e-5, kl_coef=0.02, epochs=4, max_new_tokens=48),
-                "gpu": RLRecipe(rollouts=200, samples=64, group=1, lr=2e-5, kl_coef=0.02, epochs=4, max_new_tokens=48)}
-    return {"smoke": RLRecipe(rollouts=3, samples=8, group=4, lr=2e-5, kl_coef=0.02, epochs=1, mini_batches=1,
-                              max_new_tokens=24),
-            "cpu": RLRecipe(rollouts=40, samples=32, group=8, lr=2e-5, kl_coef=0.02, epochs=1, mini_batches=1,
-                            max_new_tokens=48),
-            "gpu": RLRecipe(rollouts=200, samples=64, group=8, lr=2e-5, kl_coef=0.02, epochs=1, mini_batches=1,
-                            max_new_tokens=48)}
-
-
-def _rl_recipe(kind: str) -> Callable[[str], dict]:
-    def recipe(profile: str) -> dict:
-        return {kind: asdict(_course_rl_recipes(kind)[profile]), "families": list(_COURSE_RL_FAMILIES),
-                "reward": "verifier"}
-    return recipe
-
-
-def _build_rl(kind: str) -> Callable:
-    def build(out_dir, *, profile: str, seed: int, needs: dict, params: dict):
-        """``course-sft`` after PPO (:func:`ftlib.engine.rl_runs.run_ppo`) or GRPO
-        (:func:`ftlib.engine.rl_runs.run_grpo`) with the verifiers as reward, on validation prompts."""
-        from ftlib.engine.models import from_pretrained, save_model
-        from ftlib.engine.reward import verifier_reward
-        from ftlib.engine.rl_runs import rl_rows, run_grpo, run_ppo
-        model, tokenizer = from_pretrained(str(needs[COURSE_SFT]))
-        rows = rl_rows("val", families=_COURSE_RL_FAMILIES, seed=seed)
-        recipe = _course_rl_recipes(kind)[profile]
-        if kind == "ppo":
-            history = run_ppo(model, tokenizer, rows, verifier_reward(rows), recipe, seed=seed)
-        else:
-            history = run_grpo(model, tokenizer, rows, {"verifier": verifier_reward(rows)}, recipe, seed=seed)
-        save_model(model, tokenizer, out_dir, log_name=kind, log=history)
-        return [r["id"] for r in rows]
-    build.__name__ = f"build_course_{kind}"
-    return build
-
-
-build_course_ppo, build_course_grpo = _build_rl("ppo"), _build_rl("grpo")
-register(Product(COURSE_PPO, "course-ppo", build_course_ppo, _rl_recipe("ppo"), data=("tasks_val.jsonl",),
-                 needs=(COURSE_SFT,)))
-register(Product(COURSE_GRPO, "course-grpo", build_course_grpo, _rl_recipe("grpo"), data=("tasks_val.jsonl",),
-                 needs=(COURSE_SFT,)))
-
-
-# ---------------------------------------------------------------------------------------------
-# Chapter 07: DPO from course-sft on the preference pairs
-# ---------------------------------------------------------------------------------------------
-def _dpo_recipe(profile: str) -> dict:
-    from ftlib.engine.dpo import DPO_RECIPES
-    return {"dpo": asdict(DPO_RECIPES[profile])}
-
-
-def build_course_dpo(out_dir, *, profile: str, seed: int, needs: dict, params: dict):
-    """``course-sft`` after DPO (:data:`ftlib.engine.dpo.DPO_RECIPES`) on ``preferences_train.jsonl``,
-    against a frozen copy of itself."""
-    from ftlib.data import load_preferences
-    from ftlib.engine.dpo import DPO_RECIPES, dpo_trainer
-    from ftlib.engine.models import from_pretrained, save_model
-    model, tokenizer = from_pretrained(str(needs[COURSE_SFT]))
-    pairs = load_preferences("train")
-    with tempfile.TemporaryDirectory() as tmp:
-        trainer = dpo_trainer(model, tokenizer, pairs, DPO_RECIPES[profile], tmp, seed=seed)
-        trainer.train()
-    save_model(model, tokenizer, out_dir, log_name="dpo", log=trainer.state.log_history)
-    return pairs
-
-
-register(Product(COURSE_DPO, "course-dpo", build_course_dpo, _dpo_recipe, data=("preferences_train.jsonl",),
-                 needs=(COURSE_SFT,)))
