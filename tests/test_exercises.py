@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 from ftlib.course.exercises import check
@@ -60,6 +62,12 @@ def _wrong_answers():
         "07.unmasked_prompt": ({r["id"] for r in label_rows if r["labels"][0] != -100}, {"sample": label_rows}),
         "08.corpus_perplexity": (lambda nlls: sum(2.718281828 ** (sum(t) / len(t)) for t in nlls) / len(nlls), {}),
         "08.kappa": (lambda a, b: sum(x == y for x, y in zip(a, b)) / len(a), {}),
+        "09.stream_text": (lambda raw: raw.replace("data: ", ""), {}),
+        "09.psi": (lambda reference, live: sum(b - a for a, b in zip(reference, live)), {}),
+        "10.zero_bytes": (lambda psi, n, stage: {"params": 2 * psi / n, "grads": 2 * psi / n, "optimizer": 12 * psi / n}, {}),
+        "10.collectives": ({"ddp gradients": "all-reduce", "zero2 gradients": "all-reduce",
+                            "zero3 weights before a layer runs": "broadcast", "zero3 gradients": "all-reduce",
+                            "zero1 updated weights": "broadcast"}, {}),
     }
 
 
@@ -95,7 +103,17 @@ def _reference_functions():
         "07.dpo_loss": lambda pc, pr, rc, rr, beta: dpo_loss(pc, pr, rc, rr, beta=beta)["loss"],
         "08.corpus_perplexity": lambda nlls: math.exp(sum(map(sum, nlls)) / sum(map(len, nlls))),
         "08.kappa": kappa,
+        "09.stream_text": _stream_text,
+        "09.psi": lambda reference, live: __import__("ftlib.metrics.drift", fromlist=["x"]).psi_from_counts(
+            [float(x) for x in reference], [float(x) for x in live]),
+        "10.zero_bytes": lambda psi, n, stage: __import__("ftlib.cores.memory", fromlist=["x"]).zero_state_bytes(psi, n, stage),
     }
+
+
+def _stream_text(raw):
+    import json
+    events = [e[6:] for e in raw.split("\n\n") if e.startswith("data: ") and e != "data: [DONE]"]
+    return "".join(c["delta"].get("content") or "" for e in events for c in json.loads(e)["choices"])
 
 
 def _right_values(context_of):
@@ -125,6 +143,9 @@ def _right_values(context_of):
         "04.quantize_block": quantize_blockwise(block, nf4_levels(), blocksize=block.numel())[0].flatten().tolist(),
         "04.bits_per_param": 4 + 8 / 64 + 32 / (64 * 256),
         "04.qlora_weights_gb": training_memory(context_of["04.qlora_weights_gb"]["shape"], "qlora", weight_bytes=2)["weights"] / 1e9,
+        "10.collectives": {"ddp gradients": "all-reduce", "zero2 gradients": "reduce-scatter",
+                           "zero3 weights before a layer runs": "all-gather", "zero3 gradients": "reduce-scatter",
+                           "zero1 updated weights": "all-gather"},
     }
 
 
@@ -166,6 +187,7 @@ def test_no_hint_reveals_the_right_answer(name, capsys):
         secrets |= _shown(right(*args)) - mine
     if name == "00.chat_prompt":
         secrets = {"<user>hi<assistant>"}
+    secrets = {s for s in secrets if s.strip("0.-,") != ""}     # a right value of 0 shows up in any list of counts
     leaked = sorted(s for s in secrets if s in hint)
     assert not leaked, f"{name}: the hint shows {leaked}:\n{hint}"
 

@@ -43,6 +43,9 @@ CONSTANTS = {
                       "100%",                               # the upper end of a proportion's range
                       "50%",                                # the win rate of two equal models
                       "80%", "5%"},                         # the power and level of the sample-size rule
+    "09_deployment": {"95%"},                               # the confidence level of every interval
+    "10_scaling_out": {"95%",                               # the confidence level of every interval
+                       "80 GB"},                            # a GPU card's size
 }
 
 RESULT_NUMBER = re.compile(

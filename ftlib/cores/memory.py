@@ -20,17 +20,30 @@ parallel workers instead of replicating them:
 from __future__ import annotations
 
 
-def zero_memory_gb(n_params: float, n_gpus: int, stage: int, *, weight_bytes: int = 2,
-                   grad_bytes: int = 2, optim_bytes: int = 12) -> float:
-    """Model-state memory per GPU in GB (1e9 bytes) for ZeRO ``stage`` 0-3; activations not included."""
+def zero_state_bytes(n_params: float, n_gpus: int, stage: int, *, weight_bytes: int = 2,
+                     grad_bytes: int = 2, optim_bytes: int = 12) -> dict[str, float]:
+    """Bytes of model state one GPU holds under ZeRO ``stage`` 0-3, by kind: ``params``, ``grads``,
+    ``optimizer`` (everything the optimizer keeps: for mixed precision the fp32 master weights and
+    Adam's two moments, 12 bytes; for fp32 training only the two moments, 8). DDP is stage 0;
+    FSDP's full sharding is stage 3.
+
+    >>> zero_state_bytes(1000, 2, stage=2, weight_bytes=4, grad_bytes=4, optim_bytes=8)
+    {'params': 4000.0, 'grads': 2000.0, 'optimizer': 4000.0}
+    """
     if stage not in (0, 1, 2, 3):
         raise ValueError(f"ZeRO stage must be 0, 1, 2 or 3, not {stage!r}")
     if n_gpus < 1:
         raise ValueError("n_gpus must be at least 1")
-    shard = lambda nbytes, sharded: nbytes / n_gpus if sharded else nbytes  # noqa: E731
-    per_param = (shard(weight_bytes, stage >= 3) + shard(grad_bytes, stage >= 2)
-                 + shard(optim_bytes, stage >= 1))
-    return n_params * per_param / 1e9
+    shard = lambda nbytes, sharded: n_params * nbytes / (n_gpus if sharded else 1)  # noqa: E731
+    return {"params": shard(weight_bytes, stage >= 3), "grads": shard(grad_bytes, stage >= 2),
+            "optimizer": shard(optim_bytes, stage >= 1)}
+
+
+def zero_memory_gb(n_params: float, n_gpus: int, stage: int, *, weight_bytes: int = 2,
+                   grad_bytes: int = 2, optim_bytes: int = 12) -> float:
+    """Model-state memory per GPU in GB (1e9 bytes) for ZeRO ``stage`` 0-3; activations not included."""
+    return sum(zero_state_bytes(n_params, n_gpus, stage, weight_bytes=weight_bytes, grad_bytes=grad_bytes,
+                                optim_bytes=optim_bytes).values()) / 1e9
 
 
 def zero_table(n_params: float, gpu_counts=(1, 8, 64)) -> list[dict]:

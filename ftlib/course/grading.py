@@ -47,6 +47,10 @@ LIBRARY_ANSWERS: dict[str, tuple[str, ...]] = {
     "07.unmasked_prompt": (),
     "08.corpus_perplexity": ("perplexity", "token_nlls"),
     "08.kappa": ("kappa", "cohen_kappa_score"),
+    "09.stream_text": (),
+    "09.psi": ("psi", "compare_windows", "compare_feature"),
+    "10.zero_bytes": ("zero_state_bytes", "zero_memory_gb", "zero_table"),
+    "10.collectives": (),
 }
 # What an answer cell never needs. Reaching for the checkers or the grader's settings can change how
 # every later exercise is checked, so it costs every exercise its points; reaching outside the
