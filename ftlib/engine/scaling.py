@@ -283,12 +283,10 @@ def train(spec: Spec, rank: int = 0, world_size: int = 1) -> dict:
             torch.distributed.all_reduce(total)
             total /= world_size
         losses.append(total.item())
-    after_step = held_bytes(model, optimizer)
-    held = _peak(held, after_step)
+    held = _peak(held, held_bytes(model, optimizer))             # the state after the last step counts too
     return {"method": spec.method, "rank": rank, "world_size": world_size, "n_params": n_params,
             "accumulation": accumulation, "losses": losses, "step_s": step_s, "bytes": held,
-            "val_before": val_before, "val_after": validation_loss(engine or model, val),
-            "bytes_after_step": after_step}
+            "val_before": val_before, "val_after": validation_loss(engine or model, val)}
 
 
 def main(argv=None) -> None:
