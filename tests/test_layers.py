@@ -11,7 +11,7 @@ import grimp
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ["course", "serving", "studies", "products", "metrics", "engine", "cores", "data"]
+LAYERS = ["course", "finetune", "serving", "studies", "products", "metrics", "engine", "cores", "data"]
 
 
 def test_import_linter_contracts_are_kept():

@@ -87,10 +87,11 @@ def perplexity(model, tokenizer, texts: Sequence[str], *, window: int | None = N
     return Perplexity(nll, tokens)
 
 
-def answer_perplexity(model, tokenizer, rows: Sequence[dict]) -> Perplexity:
+def answer_perplexity(model, tokenizer, rows: Sequence[dict], render=None) -> Perplexity:
     """Perplexity of the reference answers only: each row's ``answer`` scored after its ``prompt``
     rendered by the model's chat template (:func:`ftlib.engine.sft_data.chat_prompt`), so only the
-    answer's tokens count, as the model would be asked in use."""
+    answer's tokens count, as the model would be asked in use. ``render(prompt)`` replaces the
+    rendering (the capstone passes prompts it has already rendered with its own template)."""
     import torch
 
     from ftlib.engine.sft_data import chat_prompt
@@ -99,7 +100,8 @@ def answer_perplexity(model, tokenizer, rows: Sequence[dict]) -> Perplexity:
     model.eval()
     try:
         for row in rows:
-            prompt = tokenizer(chat_prompt(tokenizer, row["prompt"]), add_special_tokens=False)["input_ids"]
+            text = render(row["prompt"]) if render else chat_prompt(tokenizer, row["prompt"])
+            prompt = tokenizer(text, add_special_tokens=False)["input_ids"]
             answer = tokenizer(str(row["answer"]), add_special_tokens=False)["input_ids"]
             ids = torch.tensor([prompt + answer], device=model.device)
             with torch.no_grad():

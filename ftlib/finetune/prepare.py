@@ -1,0 +1,146 @@
+"""Before any training: can this config run here, and is its data good?
+
+:func:`check_environment` finds the model (a course name, a local folder of safetensors, or a hub id
+that must already be in the local hub cache when offline), checks that QLoRA's 4-bit kernels work on
+this machine, and picks the chat template. :func:`prepare_data` reads every file with
+:mod:`ftlib.finetune.rows` and returns the examples and the :class:`~ftlib.finetune.rows.DataReport`.
+Every problem is reported by key path (config) or file:line:field (data), all at once.
+"""
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ftlib.finetune.config import ConfigError, DataFile, FinetuneConfig
+from ftlib.finetune.rows import DataError, DataReport, Example, cross_checks, read_file, split_validation
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def course_names() -> list[str]:
+    from ftlib.products.registry import SMOLLM2, names
+    return [SMOLLM2, *names()]
+
+
+def locate_model(name: str, base: Path) -> tuple[str, str]:
+    """``(kind, reference)``: ("course", name), ("folder", absolute path) or ("hub", id); ConfigError if none."""
+    if name in course_names():
+        return "course", name
+    folder = (base / name).expanduser()
+    if folder.is_dir():
+        if not list(folder.glob("*.safetensors")):
+            raise ConfigError([("model.name", "model.name", f"{folder} holds no .safetensors weights; the course loads "
+                                "safetensors only (never pickled .bin files)")])
+        return "folder", str(folder.resolve())
+    if not HUB_ID.match(name):
+        raise ConfigError([("model.name", "model.name", f"{name!r} is not a course name ({', '.join(course_names())}), "
+                            f"not a folder (looked for {folder}) and not a hub id (owner/name)")])
+    from transformers import AutoConfig
+    try:
+        AutoConfig.from_pretrained(name, trust_remote_code=False)
+    except (OSError, ValueError) as err:
+        first = str(err).strip().splitlines()[0][:160]
+        raise ConfigError([("model.name", "model.name",
+                            f"{name!r} looks like a hub id, but it could not be loaded: the hub cannot be reached "
+                            f"from here (this course runs offline) and it is not in the local hub cache. Download it "
+                            f"where there is a network (`hf download {name}`), or give a local folder or a course "
+                            f"name. ({type(err).__name__}: {first})")]) from None
+    return "hub", name
+
+
+def qlora_problem(device) -> str | None:
+    """Why QLoRA cannot run on ``device`` (None if bitsandbytes' NF4 kernels work there)."""
+    try:
+        import bitsandbytes.functional as bf
+        import torch
+        q, state = bf.quantize_4bit(torch.randn(64, 64, device=device), quant_type="nf4")
+        bf.dequantize_4bit(q, state)
+    except Exception as err:                     # noqa: BLE001 (any failure means: not on this machine)
+        return f"bitsandbytes' 4-bit kernels do not run on {device} here ({type(err).__name__}: {err}); use lora"
+    return None
+
+
+def pick_template(tokenizer, choice: str) -> str:
+    """The chat template to train with: the course's ChatML, or the model's own with the generation
+    markers assistant-only loss needs (for SmolLM2, :func:`~ftlib.engine.sft_data.chatml_template`
+    with its system turn renders exactly its own template). ConfigError if the model has none."""
+    from ftlib.engine.sft_data import SMOLLM2_SYSTEM, chatml_template
+    if choice == "chatml":
+        return chatml_template()
+    own = getattr(tokenizer, "chat_template", None)
+    if not own:
+        raise ConfigError([("model.template", "model.template", "the tokenizer has no chat template of its own: "
+                            "use template: chatml")])
+    if "{% generation %}" in own:
+        return own
+    probe = [[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}],
+             [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+              {"role": "assistant", "content": "Hello"}]]
+    for candidate in (chatml_template(SMOLLM2_SYSTEM), chatml_template()):
+        if all(tokenizer.apply_chat_template(c, tokenize=False) ==
+               tokenizer.apply_chat_template(c, chat_template=candidate, tokenize=False) for c in probe):
+            return candidate
+    raise ConfigError([("model.template", "model.template", "the tokenizer's own template has no {% generation %} "
+                        "markers and is not ChatML, so the answer tokens cannot be found for the loss: use template: chatml")])
+
+
+def sample(examples: list[Example], n: int, seed: int) -> list[Example]:
+    """A seeded random ``n`` of ``examples`` in file order (files often keep rewordings of one item
+    together, so the first ``n`` rows would be few items asked several times)."""
+    if len(examples) <= n:
+        return examples
+    keep = set(random.Random(f"eval/{seed}").sample(range(len(examples)), n))
+    return [e for i, e in enumerate(examples) if i in keep]
+
+
+@dataclass
+class Data:
+    train: list[Example]
+    validation: list[Example]
+    eval: list[Example]             # what the before/after comparison scores
+    report: DataReport
+
+
+def _read(spec: DataFile, base: Path) -> tuple[list[Example], list]:
+    path = (base / spec.path).expanduser()
+    return read_file(path, spec.format, shown=spec.path, families=spec.families, max_rows=spec.max_rows)
+
+
+def prepare_data(cfg: FinetuneConfig, base: Path, tokenizer, template: str) -> Data:
+    """Read and check every data file of ``cfg`` (paths relative to ``base``). Raises DataError with
+    ``on_bad_rows: error`` if any row is bad; with ``drop`` the bad rows are left out and counted."""
+    files, problems = {}, []
+    train, p = _read(cfg.data.train, base)
+    problems += p
+    files[cfg.data.train.path] = {"role": "train", "format": cfg.data.train.format, "rows": len(train) + len(p)}
+    validation_file, eval_file = [], []
+    if isinstance(cfg.data.validation, DataFile):
+        validation_file, p = _read(cfg.data.validation, base)
+        problems += p
+        files[cfg.data.validation.path] = {"role": "validation", "format": cfg.data.validation.format,
+                                           "rows": len(validation_file) + len(p)}
+    if cfg.eval.file is not None:
+        eval_file, p = _read(cfg.eval.file, base)
+        problems += p
+        files[cfg.eval.file.path] = {"role": "eval", "format": cfg.eval.file.format, "rows": len(eval_file) + len(p)}
+    problems += cross_checks(train, validation_file + eval_file, tokenizer=tokenizer, template=template,
+                             max_length=cfg.data.max_length)
+    bad = {(q.path, q.line) for q in problems}
+    for spec in files:
+        files[spec]["bad"] = len({line for path, line in bad if path == spec})
+    report = DataReport(files, problems, cfg.data.on_bad_rows)
+    if problems and cfg.data.on_bad_rows == "error":
+        raise DataError(report)
+    keep = lambda rows: [e for e in rows if (e.path, e.line) not in bad]   # noqa: E731
+    train, validation_file, eval_file = keep(train), keep(validation_file), keep(eval_file)
+    if isinstance(cfg.data.validation, float):
+        train, validation = split_validation(train, cfg.data.validation, cfg.train.seed, limit=cfg.eval.max_items)
+    else:
+        validation = validation_file
+    evaluation = sample(eval_file or validation, cfg.eval.max_items, cfg.train.seed)
+    report.split = {"train": len(train), "validation": len(validation), "eval": len(evaluation)}
+    if not train:
+        raise DataError(report) if problems else ConfigError([(cfg.data.train.path, "data.train", "no rows to train on")])
+    return Data(train, validation, evaluation, report)
