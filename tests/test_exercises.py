@@ -68,7 +68,50 @@ def _wrong_answers():
         "10.collectives": ({"ddp gradients": "all-reduce", "zero2 gradients": "all-reduce",
                             "zero3 weights before a layer runs": "broadcast", "zero3 gradients": "all-reduce",
                             "zero1 updated weights": "broadcast"}, {}),
+        "11.leaked_lines": (_exact_leaks, {}),
+        "11.from_llama_factory": ({**FROM_LLAMA_FACTORY, "method": {**FROM_LLAMA_FACTORY["method"], "target_modules": "all"}},
+                                  {}),
     }
+
+
+# chapter 11: the right config for ch11_capstone.LLAMA_FACTORY, and leaks found by exact string comparison
+FROM_LLAMA_FACTORY = {
+    "model": {"name": "smollm2-135m"},
+    "data": {"train": {"path": "data/train.jsonl", "format": "alpaca"}, "validation": 0.1, "max_length": 128},
+    "method": {"name": "lora", "r": 8, "alpha": 16, "dropout": 0.05, "target_modules": "all-linear"},
+    "train": {"steps": 60, "batch_size": 4, "grad_accum": 2, "lr": 2.0e-4, "schedule": "linear", "warmup": 0.05, "seed": 7},
+    "output": {"dir": "runs/from_llama_factory"},
+}
+
+
+def _exact_leaks(lines, test_rows):
+    import json
+    held = {(r["instruction"], r["input"]) for r in test_rows}
+    out = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and (row.get("instruction"), row.get("input")) in held:
+            out.append(number)
+    return out
+
+
+def _normalised_leaks(lines, test_rows):
+    import json
+
+    from ftlib.data import normalize_prompt
+    prompt = lambda r: normalize_prompt(r["instruction"] + ("\n\n" + r["input"] if r.get("input") else ""))  # noqa: E731
+    held = {prompt(r) for r in test_rows}
+    out = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            if prompt(json.loads(line)) in held:
+                out.append(number)
+        except (ValueError, KeyError, TypeError):
+            continue
+    return out
 
 
 def test_every_checker_has_a_wrong_answer_here():
@@ -107,6 +150,7 @@ def _reference_functions():
         "09.psi": lambda reference, live: __import__("ftlib.metrics.drift", fromlist=["x"]).psi_from_counts(
             [float(x) for x in reference], [float(x) for x in live]),
         "10.zero_bytes": lambda psi, n, stage: __import__("ftlib.cores.memory", fromlist=["x"]).zero_state_bytes(psi, n, stage),
+        "11.leaked_lines": _normalised_leaks,
     }
 
 
@@ -146,6 +190,7 @@ def _right_values(context_of):
         "10.collectives": {"ddp gradients": "all-reduce", "zero2 gradients": "reduce-scatter",
                            "zero3 weights before a layer runs": "all-gather", "zero3 gradients": "reduce-scatter",
                            "zero1 updated weights": "all-gather"},
+        "11.from_llama_factory": FROM_LLAMA_FACTORY,
     }
 
 

@@ -257,7 +257,7 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_with_the_same_losses(tmp
     from ftlib.finetune import finetune
     from ftlib.finetune.train import Interrupted
     write_learner_dataset(tmp_path, 40, 8)
-    text = GOOD + "train: {steps: 4, save_every: 2}\neval: {perplexity: false}\noutput: {dir: runs/%s}\n"
+    text = GOOD + "train: {steps: 4, save_every: 2}\neval: {verifier: none, perplexity: false}\noutput: {dir: runs/%s}\n"
     run = lambda name, **kw: finetune(parse(text % name), profile="smoke", base=tmp_path, progress=False,  # noqa: E731
                                       say=lambda *a: None, **kw)
     run("whole")

@@ -46,6 +46,7 @@ CONSTANTS = {
     "09_deployment": {"95%"},                               # the confidence level of every interval
     "10_scaling_out": {"95%",                               # the confidence level of every interval
                        "80 GB"},                            # a GPU card's size
+    "11_capstone": {"95%"},                                 # the confidence level of every interval
 }
 
 RESULT_NUMBER = re.compile(

@@ -51,6 +51,8 @@ LIBRARY_ANSWERS: dict[str, tuple[str, ...]] = {
     "09.psi": ("psi", "compare_windows", "compare_feature"),
     "10.zero_bytes": ("zero_state_bytes", "zero_memory_gb", "zero_table"),
     "10.collectives": (),
+    "11.leaked_lines": ("cross_checks", "prepare_data", "check", "read_file", "parse_row"),
+    "11.from_llama_factory": (),
 }
 # What an answer cell never needs. Reaching for the checkers or the grader's settings can change how
 # every later exercise is checked, so it costs every exercise its points; reaching outside the

@@ -38,7 +38,9 @@ class Problem:
         return f"{self.path}:{self.line}: {self.field + ': ' if self.field else ''}{self.message}"
 
 
-class _Bad(Exception):
+class BadRow(Exception):
+    """One row's problem, raised by :func:`parse_row`: its ``kind`` (one of KINDS) and ``field``."""
+
     def __init__(self, kind: str, field: str, message: str):
         super().__init__(message)
         self.kind, self.field, self.message = kind, field, message
@@ -71,50 +73,50 @@ class Example:
 def _text(row: dict, name: str, *, required: bool = True, blank: str | None = "empty_text") -> str:
     if name not in row:
         if required:
-            raise _Bad("missing_field", name, f"the field {name!r} is missing")
+            raise BadRow("missing_field", name, f"the field {name!r} is missing")
         return ""
     value = row[name]
     if not isinstance(value, str):
-        raise _Bad("wrong_type", name, f"should be a string, got {type(value).__name__} {json.dumps(value)[:40]}")
+        raise BadRow("wrong_type", name, f"should be a string, got {type(value).__name__} {json.dumps(value)[:40]}")
     if blank and not value.strip():
-        raise _Bad(blank, name, "is empty" + (": there is no answer to learn" if blank == "empty_answer" else ""))
+        raise BadRow(blank, name, "is empty" + (": there is no answer to learn" if blank == "empty_answer" else ""))
     return value
 
 
 def _turns(row: dict, key: str, role_key: str, text_key: str, roles: dict) -> tuple[list[dict], dict]:
     turns = row.get(key)
     if key not in row:
-        raise _Bad("missing_field", key, f"the field {key!r} is missing")
+        raise BadRow("missing_field", key, f"the field {key!r} is missing")
     if not isinstance(turns, list) or not turns:
-        raise _Bad("wrong_type", key, "should be a non-empty list of turns")
+        raise BadRow("wrong_type", key, "should be a non-empty list of turns")
     messages, texts = [], {}
     for i, turn in enumerate(turns):
         where = f"{key}[{i}]"
         if not isinstance(turn, dict):
-            raise _Bad("wrong_type", where, f"should be an object {{{role_key}, {text_key}}}")
+            raise BadRow("wrong_type", where, f"should be an object {{{role_key}, {text_key}}}")
         if role_key not in turn:
-            raise _Bad("missing_field", f"{where}.{role_key}", "the role is missing")
+            raise BadRow("missing_field", f"{where}.{role_key}", "the role is missing")
         if turn[role_key] not in roles:
-            raise _Bad("unknown_role", f"{where}.{role_key}",
+            raise BadRow("unknown_role", f"{where}.{role_key}",
                        f"unknown role {turn[role_key]!r} (expected one of {', '.join(roles)})")
         last_answer = i == len(turns) - 1 and roles[turn[role_key]] == "assistant"
         try:
             content = _text(turn, text_key, blank="empty_answer" if last_answer else "empty_text")
-        except _Bad as bad:
-            raise _Bad(bad.kind, f"{where}.{bad.field}", bad.message) from None
+        except BadRow as bad:
+            raise BadRow(bad.kind, f"{where}.{bad.field}", bad.message) from None
         messages.append({"role": roles[turn[role_key]], "content": content})
         texts[f"{where}.{text_key}"] = content
     if messages[-1]["role"] != "assistant":
-        raise _Bad("missing_field", f"{key}[{len(turns) - 1}].{role_key}", "the last turn must be the assistant's answer")
+        raise BadRow("missing_field", f"{key}[{len(turns) - 1}].{role_key}", "the last turn must be the assistant's answer")
     if not any(m["role"] == "user" for m in messages):
-        raise _Bad("missing_field", key, "no user turn")
+        raise BadRow("missing_field", key, "no user turn")
     return messages, texts
 
 
 def parse_row(row, fmt: str, path: str, line: int) -> Example:
-    """One JSON value as an :class:`Example` of format ``fmt``, or :class:`_Bad` naming the field."""
+    """One JSON value as an :class:`Example` of format ``fmt``, or :class:`BadRow` naming the field."""
     if not isinstance(row, dict):
-        raise _Bad("wrong_type", "", f"expected a JSON object, got {type(row).__name__}")
+        raise BadRow("wrong_type", "", f"expected a JSON object, got {type(row).__name__}")
     if fmt == "alpaca":
         instruction, extra = _text(row, "instruction"), _text(row, "input", required=False, blank=None)
         answer, system = _text(row, "output", blank="empty_answer"), _text(row, "system", required=False, blank=None)
@@ -137,7 +139,7 @@ def parse_row(row, fmt: str, path: str, line: int) -> Example:
         prompt = _text(row, "prompt")
         chosen, rejected = _text(row, "chosen", blank="empty_answer"), _text(row, "rejected", blank="empty_answer")
         if chosen.strip() == rejected.strip():
-            raise _Bad("same_pair", "rejected", "is the same as 'chosen': the pair teaches nothing")
+            raise BadRow("same_pair", "rejected", "is the same as 'chosen': the pair teaches nothing")
         return Example(path, line, [{"role": "user", "content": prompt}], chosen, rejected, row=row, prompt_field="prompt",
                        texts={"prompt": prompt, "chosen": chosen, "rejected": rejected})
     raise ValueError(f"unknown format {fmt!r}")
@@ -164,7 +166,7 @@ def read_file(path: Path, fmt: str, *, shown: str, families=None, max_rows=None)
             continue
         try:
             examples.append(parse_row(row, fmt, shown, number))
-        except _Bad as bad:
+        except BadRow as bad:
             problems.append(Problem(shown, number, bad.field, bad.kind, bad.message))
     return examples, problems
 

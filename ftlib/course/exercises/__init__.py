@@ -15,10 +15,10 @@ from typing import Callable
 
 from ftlib.course.exercises import (ch00_welcome, ch01_pretraining, ch02_tokenization, ch03_lora, ch04_qlora,
                                     ch05_instruction_tuning, ch06_rlhf, ch07_dpo, ch08_evaluation,
-                                    ch09_deployment, ch10_scaling_out)
+                                    ch09_deployment, ch10_scaling_out, ch11_capstone)
 
 CHAPTERS = (ch00_welcome, ch01_pretraining, ch02_tokenization, ch03_lora, ch04_qlora, ch05_instruction_tuning,
-            ch06_rlhf, ch07_dpo, ch08_evaluation, ch09_deployment, ch10_scaling_out)
+            ch06_rlhf, ch07_dpo, ch08_evaluation, ch09_deployment, ch10_scaling_out, ch11_capstone)
 CHECKS: dict[str, Callable[..., tuple[bool, str]]] = {name: fn for ch in CHAPTERS for name, fn in ch.CHECKS.items()}
 GRADING_ENV = "FTLIB_GRADING"
 
