@@ -54,6 +54,22 @@ def test_each_config_mistake_is_named_by_line_and_key_path(text, where, key, say
     assert any(w == where and k == key and says in m for w, k, m in found), found
 
 
+def test_a_rule_across_keys_is_reported_beside_field_errors():
+    text = GOOD.replace("{name: lora}", "{name: lora, lora_rank: 8}") + "train: {steps: 10, epochs: 2, lr: fast}\n"
+    found = {(k, m.split(" (")[0]) for _, k, m in problems_of(text)}
+    assert ("train", "give steps or epochs, not both") in found
+    assert {"method.lora_rank", "train.lr", "train"} <= {k for k, _ in found}
+
+
+@pytest.mark.parametrize("extra, says", [
+    ("eval: {file: {path: test.jsonl, format: preference}}\n", "eval.file must hold the same kind of rows"),
+    ("  validation: 0\n", "nothing to evaluate on"),
+])
+def test_settings_that_leave_nothing_sound_to_evaluate_are_refused(extra, says):
+    text = GOOD.replace("format: alpaca}\n", "format: alpaca}\n" + extra) if extra.startswith("  ") else GOOD + extra
+    assert any(says in m for _, _, m in problems_of(text))
+
+
 def test_all_config_mistakes_are_listed_at_once():
     text = ("model: {name: smollm2-135m, tempalte: chatml}\ndata:\n  train: {path: t.jsonl, format: alpacca}\n"
             "method: {name: lora, r: -1}\ntrain: {lr: fast}\n")
@@ -179,7 +195,7 @@ def test_the_planted_mistakes_are_each_reported_by_line_and_field(tmp_path, smol
     ("messages", {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": ""}]},
      "messages[1].content", "empty_answer"),
     ("messages", {"messages": [{"role": "user", "content": "hi"}]}, "messages[0].role", "missing_field"),
-    ("sharegpt", {"conversations": [{"from": "user", "value": "hi"}, {"from": "gpt", "value": "yo"}]},
+    ("sharegpt", {"conversations": [{"from": "bot", "value": "hi"}, {"from": "gpt", "value": "yo"}]},
      "conversations[0].from", "unknown_role"),
     ("sharegpt", {"conversations": [{"from": "human", "value": 3}, {"from": "gpt", "value": "yo"}]},
      "conversations[0].value", "wrong_type"),
@@ -204,14 +220,58 @@ def test_each_format_names_the_bad_field(tmp_path, smol_tok, fmt, row, field, ki
     assert kind in KINDS and str(problem).startswith(f"train.jsonl:2: {field + ': ' if field else ''}")
 
 
+def test_files_that_are_not_json_lines_are_config_errors_and_common_variants_are_read(tmp_path, smol_tok):
+    rows = date_rows(6)
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    text = GOOD + "eval: {file: {path: missing.jsonl, format: alpaca}}\n"
+    for mode in ("error", "drop"):                    # a missing file is never a dropped row
+        with pytest.raises(ConfigError, match="eval.file.path: missing.jsonl: no such file"):
+            check(tmp_path, smol_tok, text.replace("format: alpaca}\n", f"format: alpaca}}\n  on_bad_rows: {mode}\n", 1))
+    (tmp_path / "array.jsonl").write_text(json.dumps(rows))
+    with pytest.raises(ConfigError, match="a JSON array, not JSON Lines"):
+        check(tmp_path, smol_tok, GOOD.replace("train.jsonl", "array.jsonl"))
+    (tmp_path / "latin1.jsonl").write_bytes(json.dumps(dict(rows[0], input="5 M\u00e4rz 2021"), ensure_ascii=False)
+                                            .encode("latin-1") + b"\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        check(tmp_path, smol_tok, GOOD.replace("train.jsonl", "latin1.jsonl"))
+    # a byte-order mark, blank lines, a null input, ShareGPT written with user/assistant: all read
+    lines = [json.dumps(dict(r, input=None) if i == 0 else r) for i, r in enumerate(rows)]
+    (tmp_path / "bom.jsonl").write_text("\ufeff" + "\n\n".join(lines) + "\n", encoding="utf-8")
+    assert check(tmp_path, smol_tok, GOOD.replace("train.jsonl", "bom.jsonl")).report.problems == []
+    chats = [{"conversations": [{"from": "user", "value": r["input"]}, {"from": "assistant", "value": r["output"]}]}
+             for r in rows]
+    write_jsonl(tmp_path / "chats.jsonl", chats)
+    data = check(tmp_path, smol_tok, GOOD.replace("train.jsonl, format: alpaca", "chats.jsonl, format: sharegpt"))
+    assert data.report.problems == [] and data.train[0].messages[0]["role"] == "user"
+
+
+def test_products_that_are_not_full_models_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match="is a LoRA adapter"):
+        locate_model("smollm2-sft-lora", tmp_path)
+    with pytest.raises(ConfigError, match="not a model"):
+        locate_model("assistant-pairs", tmp_path)
+    assert locate_model("course-sft", tmp_path) == ("course", "course-sft")
+
+
 def test_a_run_refuses_to_overwrite_an_earlier_one(tmp_path):
     from ftlib.finetune import finetune
     (tmp_path / "runs" / "finetune").mkdir(parents=True)
     (tmp_path / "runs" / "finetune" / "results.json").write_text("{}")
     (tmp_path / "my.yaml").write_text(GOOD)
-    with pytest.raises(ConfigError, match="output.dir: holds an earlier run"):
+    with pytest.raises(ConfigError, match="output.dir: runs/finetune holds an earlier run"):
         finetune(tmp_path / "my.yaml", profile="smoke")
     assert (tmp_path / "runs" / "finetune" / "results.json").read_text() == "{}"
+    (tmp_path / "here.yaml").write_text(GOOD + "output: {dir: ., overwrite: true}\n")
+    (tmp_path / "results.json").write_text("{}")
+    with pytest.raises(ConfigError, match="would delete the config's folder"):
+        finetune(tmp_path / "here.yaml", profile="smoke")
+    assert (tmp_path / "here.yaml").exists()
+    # a run that stopped at the data check left only its report: the next run is not blocked by it
+    from ftlib.finetune.run import _check_output
+    (tmp_path / "stopped").mkdir()
+    (tmp_path / "stopped" / "data_report.json").write_text("{}")
+    cfg = resolve(parse(GOOD), "smoke")
+    _check_output(cfg, tmp_path, tmp_path / "stopped", "my.yaml", resume=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,5 +330,8 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_with_the_same_losses(tmp
     assert len(losses("whole")) == 4
     assert losses("cut") == pytest.approx(losses("whole"), abs=1e-6)
     assert json.loads((resumed.dir / "results.json").read_text())["resumed_from"] == 2
-    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+    with pytest.raises(ConfigError, match="no checkpoint"):
         run("never", resume=True)
+    changed = parse((text % "cut").replace("steps: 4", "steps: 6"))
+    with pytest.raises(ConfigError, match="train changed since its checkpoint"):
+        finetune(changed, profile="smoke", base=tmp_path, progress=False, say=lambda *a: None, resume=True)

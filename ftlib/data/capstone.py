@@ -1,8 +1,9 @@
 """A learner's own dataset for the capstone (chapter 11): dates written many ways, to be put in ISO 8601.
 
-A small, realistic fine-tuning job: a team keeps dates the way people type them ("5th March 2021",
-"03/05/21", "2021年3月5日") and wants them as ``YYYY-MM-DD``. The answer is checkable exactly, the
-base assistant gets some of them right, and a few hundred examples teach the rest. Rows are Alpaca
+A small, realistic fine-tuning job: a team keeps dates the way people type them ("the 5th of March
+2021", "3/5/2021 (US style)", "2021年3月5日") and wants them as ``YYYY-MM-DD``. The answer is
+checkable exactly, so chapter 11 can measure what the base assistant does and what a few hundred
+examples teach it. Rows are Alpaca
 (``instruction``, ``input``, ``output``), the format most learner datasets come in.
 
 The train and test dates are disjoint (each date is used once, in one split), so the test measures
@@ -28,7 +29,7 @@ def _ordinal(day):
     return f"{day}{'th' if 10 <= day % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(day % 10, 'th')}"
 
 
-STYLES = {   # how people write a date; every style names the month or the order, so the answer is unique
+STYLES = {   # how people write a date; the month is named, or the order is fixed (US: month first; dots: day first)
     "day_month_year": lambda d: f"{d.day} {MONTHS[d.month - 1]} {d.year}",
     "month_day_year": lambda d: f"{MONTHS[d.month - 1]} {d.day}, {d.year}",
     "ordinal": lambda d: f"the {_ordinal(d.day)} of {MONTHS[d.month - 1]} {d.year}",

@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         print(err, file=sys.stderr)
         return 2
     except (KeyboardInterrupt, Interrupted):
-        print("interrupted: the last checkpoint is kept; rerun with --resume to continue", file=sys.stderr)
+        print("interrupted: rerun with --resume to continue from the last checkpoint (one is saved every "
+              "train.save_every steps; before the first, start again)", file=sys.stderr)
         return 130
     return 0
 

@@ -109,8 +109,9 @@ class TrainSection(Section):
 
 class EvalSection(Section):
     file: DataFile | None = Field(None, description="held-out items (never trained on); default: the validation rows")
-    verifier: Literal["exact", "family", "none"] = Field("exact", description="exact: the answer, trimmed, equals "
-                                                         "the reference; family: the course verifier of each task row")
+    verifier: Literal["exact", "family", "none"] = Field(
+        "exact", description="exact: the answer equals the reference, ignoring case, spacing and wrapping (quotes, "
+        "a final period, 'Answer:'); family: the course verifier of each task row")
     max_items: int | None = Field(None, gt=0, description="items scored (default: by profile)")
     perplexity: bool = Field(True, description="also the reference answers' perplexity, before and after")
 
@@ -146,6 +147,10 @@ class FinetuneConfig(Section):
             raise ValueError("data.validation must hold the same kind of rows as data.train (pairs or answers)")
         if self.eval.verifier == "family" and (self.eval.file is None or self.eval.file.format != "task"):
             raise ValueError("eval.verifier family scores course task rows: give eval.file with format: task")
+        if self.eval.file is not None and (self.eval.file.format == "preference") != pairs:
+            raise ValueError("eval.file must hold the same kind of rows as data.train (pairs for dpo, answers otherwise)")
+        if self.eval.file is None and self.data.validation == 0:
+            raise ValueError("nothing to evaluate on: give eval.file, or a data.validation share above 0")
         return self
 
 
@@ -197,6 +202,31 @@ def _other_branch(e: dict) -> bool:
     return (any("DataFile" in str(p) for p in e["loc"]) and not is_map) or (is_map and any("float" in str(p) for p in e["loc"]))
 
 
+def _combination_problems(raw: dict) -> list[tuple[tuple, str]]:
+    """The cross-key rules of the models' "after" validators, checked on the raw mapping, so that they are
+    reported beside field errors (pydantic runs those validators only when every field is valid)."""
+    get = lambda *keys: _dig(raw, keys)                        # noqa: E731
+    out = []
+    if get("train", "steps") is not None and get("train", "epochs") is not None:
+        out.append((("train",), "give steps or epochs, not both"))
+    fmt, method = get("data", "train", "format"), get("method", "name")
+    if method == "dpo" and fmt not in (None, "preference"):
+        out.append((("method", "name"), f"method dpo learns from preference pairs, but data.train.format is {fmt!r}: "
+                    "use format: preference ({prompt, chosen, rejected})"))
+    if method not in (None, "dpo") and fmt == "preference":
+        out.append((("method", "name"), f"method {method} learns from answers, but data.train.format is preference: "
+                    "use method: {name: dpo} for pairs"))
+    return out
+
+
+def _dig(raw, keys):
+    for key in keys:
+        if not isinstance(raw, dict):
+            return None
+        raw = raw.get(key)
+    return raw
+
+
 def parse(text: str, path: str | Path = "<config>") -> FinetuneConfig:
     """A :class:`FinetuneConfig` from YAML ``text``, or a :class:`ConfigError` listing every problem."""
     import yaml
@@ -224,7 +254,11 @@ def parse(text: str, path: str | Path = "<config>") -> FinetuneConfig:
             elif isinstance(e.get("input"), (str, int, float, bool)):
                 message += f" (got {e['input']!r})"
             problems.append((_where(path, lines, loc), _key(loc), message))
-        raise ConfigError(problems) from None
+        for loc, message in _combination_problems(raw):
+            if not any(message == m for _, _, m in problems):
+                problems.append((_where(path, lines, loc), _key(loc), message))
+        line = lambda where: int(where.rsplit(":", 1)[1]) if where.rsplit(":", 1)[-1].isdigit() else 0   # noqa: E731
+        raise ConfigError(sorted(problems, key=lambda p: line(p[0]))) from None
 
 
 def load_config(path: str | Path) -> FinetuneConfig:

@@ -14,39 +14,49 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ftlib.finetune.config import ConfigError, DataFile, FinetuneConfig
-from ftlib.finetune.rows import DataError, DataReport, Example, cross_checks, read_file, split_validation
+from ftlib.finetune.rows import DataError, DataReport, Example, FileProblem, cross_checks, read_file, split_validation
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def course_names() -> list[str]:
-    from ftlib.products.registry import SMOLLM2, names
-    return [SMOLLM2, *names()]
+    """The course's models a run can start from: SmolLM2 and every product that is a full model."""
+    from ftlib.products.registry import PRODUCTS, SMOLLM2
+    return [SMOLLM2, *(n for n, p in PRODUCTS.items() if not p.adapter and n in MODEL_PRODUCTS)]
 
 
-def locate_model(name: str, base: Path) -> tuple[str, str]:
-    """``(kind, reference)``: ("course", name), ("folder", absolute path) or ("hub", id); ConfigError if none."""
+MODEL_PRODUCTS = ("course-base", "course-sft", "assistant-ppo", "assistant-grpo", "assistant-dpo")
+
+
+def locate_model(name: str, base: Path, where: str = "config") -> tuple[str, str]:
+    """``(kind, reference)``: ("course", name), ("folder", absolute path) or ("hub", id); ConfigError if none.
+    ``where`` names the config file in messages."""
+    from ftlib.products.registry import PRODUCTS
+    fail = lambda message: ConfigError([(where, "model.name", message)])      # noqa: E731
     if name in course_names():
         return "course", name
-    folder = (base / name).expanduser()
+    if name in PRODUCTS:
+        kind = "a LoRA adapter" if PRODUCTS[name].adapter else "not a model (data or measurements)"
+        raise fail(f"{name!r} is {kind}; start from one of {', '.join(course_names())}, or save a merged model "
+                   "to a folder (load_model(name) returns it merged) and give the folder")
+    folder = (base / Path(name).expanduser())
     if folder.is_dir():
         if not list(folder.glob("*.safetensors")):
-            raise ConfigError([("model.name", "model.name", f"{folder} holds no .safetensors weights; the course loads "
-                                "safetensors only (never pickled .bin files)")])
+            raise fail(f"the folder {name!r} holds no .safetensors weights; the course loads safetensors only "
+                       "(never pickled .bin files)")
         return "folder", str(folder.resolve())
-    if not HUB_ID.match(name):
-        raise ConfigError([("model.name", "model.name", f"{name!r} is not a course name ({', '.join(course_names())}), "
-                            f"not a folder (looked for {folder}) and not a hub id (owner/name)")])
+    if not HUB_ID.match(name) or name.startswith((".", "~", "/")):
+        raise fail(f"{name!r} is not a course name ({', '.join(course_names())}), not a folder beside the config "
+                   "and not a hub id (owner/name)")
     from transformers import AutoConfig
     try:
         AutoConfig.from_pretrained(name, trust_remote_code=False)
     except (OSError, ValueError) as err:
         first = str(err).strip().splitlines()[0][:160]
-        raise ConfigError([("model.name", "model.name",
-                            f"{name!r} looks like a hub id, but it could not be loaded: the hub cannot be reached "
-                            f"from here (this course runs offline) and it is not in the local hub cache. Download it "
-                            f"where there is a network (`hf download {name}`), or give a local folder or a course "
-                            f"name. ({type(err).__name__}: {first})")]) from None
+        raise fail(f"{name!r} is not a folder beside the config, and as a hub id it could not be loaded: it is not "
+                   f"in the local hub cache, and the hub could not be reached (the course runs offline) or has no "
+                   f"such model. Download it where there is a network (`hf download {name}`), or give a local "
+                   f"folder or a course name. ({type(err).__name__}: {first})") from None
     return "hub", name
 
 
@@ -86,12 +96,13 @@ def pick_template(tokenizer, choice: str) -> str:
                         "markers and is not ChatML, so the answer tokens cannot be found for the loss: use template: chatml")])
 
 
-def sample(examples: list[Example], n: int, seed: int) -> list[Example]:
-    """A seeded random ``n`` of ``examples`` in file order (files often keep rewordings of one item
-    together, so the first ``n`` rows would be few items asked several times)."""
+def sample(examples: list[Example], n: int) -> list[Example]:
+    """A fixed random ``n`` of ``examples`` in file order (files often keep rewordings of one item together,
+    so the first ``n`` rows would be few items asked several times). The same for every training seed, so
+    runs with different seeds are scored on the same items."""
     if len(examples) <= n:
         return examples
-    keep = set(random.Random(f"eval/{seed}").sample(range(len(examples)), n))
+    keep = set(random.Random("eval").sample(range(len(examples)), n))
     return [e for i, e in enumerate(examples) if i in keep]
 
 
@@ -103,26 +114,29 @@ class Data:
     report: DataReport
 
 
-def _read(spec: DataFile, base: Path) -> tuple[list[Example], list]:
-    path = (base / spec.path).expanduser()
-    return read_file(path, spec.format, shown=spec.path, families=spec.families, max_rows=spec.max_rows)
+def _read(spec: DataFile, base: Path, key: str) -> tuple[list[Example], list]:
+    path = base / Path(spec.path).expanduser()
+    try:
+        return read_file(path, spec.format, shown=spec.path, families=spec.families, max_rows=spec.max_rows)
+    except FileProblem as err:                  # the whole file: a config problem, whatever on_bad_rows says
+        raise ConfigError([("config", f"{key}.path", str(err))]) from None
 
 
 def prepare_data(cfg: FinetuneConfig, base: Path, tokenizer, template: str) -> Data:
     """Read and check every data file of ``cfg`` (paths relative to ``base``). Raises DataError with
     ``on_bad_rows: error`` if any row is bad; with ``drop`` the bad rows are left out and counted."""
     files, problems = {}, []
-    train, p = _read(cfg.data.train, base)
+    train, p = _read(cfg.data.train, base, "data.train")
     problems += p
     files[cfg.data.train.path] = {"role": "train", "format": cfg.data.train.format, "rows": len(train) + len(p)}
     validation_file, eval_file = [], []
     if isinstance(cfg.data.validation, DataFile):
-        validation_file, p = _read(cfg.data.validation, base)
+        validation_file, p = _read(cfg.data.validation, base, "data.validation")
         problems += p
         files[cfg.data.validation.path] = {"role": "validation", "format": cfg.data.validation.format,
                                            "rows": len(validation_file) + len(p)}
     if cfg.eval.file is not None:
-        eval_file, p = _read(cfg.eval.file, base)
+        eval_file, p = _read(cfg.eval.file, base, "eval.file")
         problems += p
         files[cfg.eval.file.path] = {"role": "eval", "format": cfg.eval.file.format, "rows": len(eval_file) + len(p)}
     problems += cross_checks(train, validation_file + eval_file, tokenizer=tokenizer, template=template,
@@ -139,8 +153,10 @@ def prepare_data(cfg: FinetuneConfig, base: Path, tokenizer, template: str) -> D
         train, validation = split_validation(train, cfg.data.validation, cfg.train.seed, limit=cfg.eval.max_items)
     else:
         validation = validation_file
-    evaluation = sample(eval_file or validation, cfg.eval.max_items, cfg.train.seed)
+    evaluation = sample(eval_file or validation, cfg.eval.max_items)
     report.split = {"train": len(train), "validation": len(validation), "eval": len(evaluation)}
     if not train:
-        raise DataError(report) if problems else ConfigError([(cfg.data.train.path, "data.train", "no rows to train on")])
+        raise DataError(report) if problems else ConfigError([("config", "data.train", "no rows to train on")])
+    if not evaluation:
+        raise ConfigError([("config", "eval.file", "no rows to evaluate on")])
     return Data(train, validation, evaluation, report)

@@ -22,6 +22,7 @@ from ftlib.data.formats import SHAREGPT_TO_ROLE
 from ftlib.data.tasks import normalize_prompt
 
 ROLES = ("system", "user", "assistant")
+SHAREGPT_ROLES = {**SHAREGPT_TO_ROLE, "user": "user", "assistant": "assistant"}   # both spellings are common
 KINDS = ("invalid_json", "missing_field", "wrong_type", "unknown_role", "empty_text", "empty_answer",
          "same_pair", "too_long", "duplicate", "leak")
 
@@ -71,7 +72,7 @@ class Example:
 
 
 def _text(row: dict, name: str, *, required: bool = True, blank: str | None = "empty_text") -> str:
-    if name not in row:
+    if name not in row or (row[name] is None and not required):       # an optional field may be null
         if required:
             raise BadRow("missing_field", name, f"the field {name!r} is missing")
         return ""
@@ -125,7 +126,7 @@ def parse_row(row, fmt: str, path: str, line: int) -> Example:
         return Example(path, line, messages, answer, row=row, prompt_field="input" if extra.strip() else "instruction",
                        texts={"instruction": instruction, "input": extra, "output": answer})
     if fmt in ("sharegpt", "messages"):
-        key, role_key, text_key, roles = (("conversations", "from", "value", SHAREGPT_TO_ROLE) if fmt == "sharegpt"
+        key, role_key, text_key, roles = (("conversations", "from", "value", SHAREGPT_ROLES) if fmt == "sharegpt"
                                           else ("messages", "role", "content", {r: r for r in ROLES}))
         messages, texts = _turns(row, key, role_key, text_key, roles)
         first_user = next(i for i, m in enumerate(messages) if m["role"] == "user")
@@ -145,18 +146,34 @@ def parse_row(row, fmt: str, path: str, line: int) -> Example:
     raise ValueError(f"unknown format {fmt!r}")
 
 
+class FileProblem(ValueError):
+    """A data file that cannot be read as JSON Lines at all (missing, not UTF-8, a JSON array)."""
+
+
+def read_text(path: Path, shown: str) -> str:
+    """The file's text (a UTF-8 byte-order mark dropped), or :class:`FileProblem` saying what to do."""
+    if not path.is_file():
+        raise FileProblem(f"{shown}: no such file (paths are read from the config file's folder)")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise FileProblem(f"{shown}: not UTF-8 text (byte {err.start}); save it as UTF-8") from None
+    if text.lstrip().startswith("["):
+        raise FileProblem(f"{shown}: a JSON array, not JSON Lines (one object per line): convert it, e.g. "
+                          "with ftlib.data.write_jsonl(path, json.load(open(old)))")
+    return text
+
+
 def read_file(path: Path, fmt: str, *, shown: str, families=None, max_rows=None) -> tuple[list[Example], list[Problem]]:
     """Every line of a JSONL file as an :class:`Example` or a :class:`Problem` (``shown``: the path as
     messages print it). ``families`` keeps only those course task rows; ``max_rows`` stops early."""
-    if not path.is_file():
-        return [], [Problem(shown, 0, "", "missing_field", "no such file")]
+    text = read_text(path, shown)
     examples, problems = [], []
-    lines = path.read_text(encoding="utf-8").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    for number, raw in enumerate(lines, start=1):
+    for number, raw in enumerate(text.split("\n"), start=1):
         if max_rows is not None and len(examples) >= max_rows:
             break
+        if not raw.strip():                     # a blank line holds no row (a final newline leaves one)
+            continue
         try:
             row = json.loads(raw)
         except json.JSONDecodeError as err:
@@ -231,7 +248,8 @@ class DataError(ValueError):
 
     def __init__(self, report: DataReport):
         self.report = report
-        super().__init__(f"{len(report.problems)} bad row(s); nothing was trained (set data.on_bad_rows: drop to "
+        rows = len({(p.path, p.line) for p in report.problems})
+        super().__init__(f"{rows} bad row(s), {len(report.problems)} problem(s); nothing was trained (set data.on_bad_rows: drop to "
                          "leave them out, counted):\n  " + "\n  ".join(report.lines(limit=50)))
 
 

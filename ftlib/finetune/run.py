@@ -66,7 +66,7 @@ def check(config: str | Path, *, profile: str | None = None):
     from ftlib.products.registry import resolve_model_path
     cfg = resolve(load_config(config), profile)
     base = Path(config).parent
-    _, ref = prepare.locate_model(cfg.model.name, base)
+    _, ref = prepare.locate_model(cfg.model.name, base, str(config))
     tokenizer = tokenizer_from(resolve_model_path(ref, profile=cfg.profile, seed=cfg.train.seed))
     return prepare.prepare_data(cfg, base, tokenizer, prepare.pick_template(tokenizer, cfg.model.template))
 
@@ -87,6 +87,43 @@ def _inputs(cfg: FinetuneConfig, base: Path, model_kind: str, model_ref: str, de
     return {"model": {"kind": model_kind, "reference": model_ref if model_kind != "folder" else shown(Path(model_ref), base)},
             "data_sha256": {f.path: file_hash(base / f.path) for f in files},
             "device": device.type, "packages": _versions()}
+
+
+def _check_output(cfg: FinetuneConfig, base: Path, out: Path, where: str, resume: bool) -> None:
+    """An earlier run (one with a checkpoint or results) is continued with ``resume`` or replaced with
+    ``output.overwrite``, never both and never silently; a folder holding the config or data is never removed."""
+    if resume:
+        if last_checkpoint(out / "checkpoints") is None:
+            raise ConfigError([(where, "output.dir", f"--resume: no checkpoint in {shown(out / 'checkpoints', base)} "
+                                "(a run saves one every train.save_every steps)")])
+        return
+    earlier = (out / "results.json").exists() or last_checkpoint(out / "checkpoints") is not None
+    if not earlier:
+        return                                  # empty, or only the report of a run that stopped at the data check
+    if not cfg.output.overwrite:
+        raise ConfigError([(where, "output.dir", f"{shown(out, base)} holds an earlier run: continue it with --resume, "
+                            "choose another output.dir, or set output.overwrite: true")])
+    inputs = [base / f.path for f in (cfg.data.train, cfg.data.validation, cfg.eval.file) if hasattr(f, "path")]
+    for path in [base, *inputs]:
+        if path.resolve() == out.resolve() or out.resolve() in path.resolve().parents:
+            raise ConfigError([(where, "output.dir", "output.overwrite would delete the config's folder or a data "
+                                "file inside it: choose an output.dir of its own")])
+    shutil.rmtree(out)
+
+
+def _same_as_before(out: Path, resolved: dict, where: str) -> None:
+    """--resume continues the same run: the settings and the data must be those the checkpoint was made with."""
+    import yaml
+    saved = yaml.safe_load((out / "config.resolved.yaml").read_text(encoding="utf-8")) if (out / "config.resolved.yaml").exists() else None
+    if saved is None:
+        return
+    changed = [key for key in sorted(set(saved) | set(resolved)) if key not in ("inputs", "output")
+               and saved.get(key) != resolved.get(key)]
+    if saved.get("inputs", {}).get("data_sha256") != resolved["inputs"]["data_sha256"]:
+        changed.append("the data files")
+    if changed:
+        raise ConfigError([(where, "", f"--resume continues the same run, but {', '.join(changed)} changed since its "
+                            "checkpoint: start a new run (another output.dir) instead")])
 
 
 def plot_losses(log: list[dict], path: Path, title: str) -> None:
@@ -142,23 +179,16 @@ def finetune(config: str | Path | FinetuneConfig, *, profile: str | None = None,
 
     t0 = time.perf_counter()
     if isinstance(config, FinetuneConfig):
-        cfg, base = config, Path(base or ".")
+        cfg, base, where = config, Path(base or "."), "config"
     else:
-        cfg, base = load_config(config), Path(base or Path(config).parent)
+        cfg, base, where = load_config(config), Path(base or Path(config).parent), str(config)
     cfg = resolve(cfg, profile)
     out = base / cfg.output.dir
-    if out.exists() and any(out.iterdir()) and not resume:
-        if not cfg.output.overwrite:
-            raise ConfigError([(shown(out, base), "output.dir", "holds an earlier run: continue it with --resume, "
-                                "choose another output.dir, or set output.overwrite: true")])
-        shutil.rmtree(out)
-    if resume and last_checkpoint(out / "checkpoints") is None:
-        raise FileNotFoundError(f"--resume: no checkpoint in {shown(out / 'checkpoints', base)} (a run saves one "
-                                "every train.save_every steps)")
+    _check_output(cfg, base, out, where, resume)
     device = pick_device(cfg.profile)
-    kind, ref = prepare.locate_model(cfg.model.name, base)
+    kind, ref = prepare.locate_model(cfg.model.name, base, where)
     if cfg.method.name == "qlora" and (why := prepare.qlora_problem(device)):
-        raise ConfigError([("method.name", "method.name", why)])
+        raise ConfigError([(where, "method.name", why)])
     model_path = resolve_model_path(ref, profile=cfg.profile, seed=cfg.train.seed)   # a course product: built if needed
     tokenizer = tokenizer_from(model_path)
     template = prepare.pick_template(tokenizer, cfg.model.template)
@@ -170,9 +200,10 @@ def finetune(config: str | Path | FinetuneConfig, *, profile: str | None = None,
         raise
     _write_json(out / "data_report.json", data.report.to_dict())
     import yaml
-    settings = cfg.model_dump(mode="json")
-    (out / "config.resolved.yaml").write_text(yaml.safe_dump({**settings, "inputs": _inputs(cfg, base, kind, ref, device)},
-                                                             sort_keys=False, allow_unicode=True), encoding="utf-8")
+    resolved = {**cfg.model_dump(mode="json"), "inputs": _inputs(cfg, base, kind, ref, device)}
+    if resume:
+        _same_as_before(out, resolved, where)
+    (out / "config.resolved.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True), encoding="utf-8")
     say(f"data: {data.report.split['train']} train, {data.report.split['validation']} validation and "
         f"{data.report.split['eval']} eval examples; {len(data.report.problems)} bad rows"
         + (f" dropped ({', '.join(f'{k} {v}' for k, v in data.report.dropped.items())})" if data.report.problems else ""))
@@ -218,8 +249,11 @@ def finetune(config: str | Path | FinetuneConfig, *, profile: str | None = None,
     comparison = evaluate.comparison(before, after, pairs=pairs)
     plot_losses(trained["log"], out / "loss.png", f"{cfg.method.name} on {Path(cfg.data.train.path).name}")
     serve = f"python -m ftlib.serving.server --model {command_path(out / 'merged', base)}"
-    items = [{"messages": e.messages, "reference": e.answer, "before": b, "after": a}
-             for e, b, a in zip(data.eval, before.answers or [None] * len(data.eval), after.answers or [None] * len(data.eval))]
+    none = [None] * len(data.eval)
+    items = [{"messages": e.messages, "reference": e.answer, "before": b, "after": a, "correct_before": cb,
+              "correct_after": ca}
+             for e, b, a, cb, ca in zip(data.eval, before.answers or none, after.answers or none, before.correct or none,
+                                         after.correct or none)]
     _write_json(out / "results.json", {"comparison": comparison, "timings_s": timings, "resumed_from": trained["resumed_from"],
                                        "items": items})
     (out / "report.md").write_text(f"# {cfg.method.name} run\n\n{evaluate.table(comparison, len(data.eval))}\n\n"

@@ -38,7 +38,9 @@ def total_steps(cfg: FinetuneConfig, n_train: int) -> int:
 
 
 def use_bf16(cfg: FinetuneConfig, device) -> bool:
-    return cfg.train.precision == "bf16" or (cfg.train.precision == "auto" and device.type == "cuda")
+    """bf16 when asked, or with ``auto`` on a GPU that has it (T4 and V100 do not: fp32 there)."""
+    auto = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    return cfg.train.precision == "bf16" or (cfg.train.precision == "auto" and auto)
 
 
 def lora_config(cfg: FinetuneConfig):
