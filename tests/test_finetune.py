@@ -267,11 +267,11 @@ def test_a_run_refuses_to_overwrite_an_earlier_one(tmp_path):
         finetune(tmp_path / "here.yaml", profile="smoke")
     assert (tmp_path / "here.yaml").exists()
     # a run that stopped at the data check left only its report: the next run is not blocked by it
-    from ftlib.finetune.run import _check_output
+    from ftlib.finetune.run import check_output
     (tmp_path / "stopped").mkdir()
     (tmp_path / "stopped" / "data_report.json").write_text("{}")
     cfg = resolve(parse(GOOD), "smoke")
-    _check_output(cfg, tmp_path, tmp_path / "stopped", "my.yaml", resume=False)
+    check_output(cfg, tmp_path, tmp_path / "stopped", "my.yaml", resume=False)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -89,7 +89,7 @@ def _inputs(cfg: FinetuneConfig, base: Path, model_kind: str, model_ref: str, de
             "device": device.type, "packages": _versions()}
 
 
-def _check_output(cfg: FinetuneConfig, base: Path, out: Path, where: str, resume: bool) -> None:
+def check_output(cfg: FinetuneConfig, base: Path, out: Path, where: str, resume: bool) -> None:
     """An earlier run (one with a checkpoint or results) is continued with ``resume`` or replaced with
     ``output.overwrite``, never both and never silently; a folder holding the config or data is never removed."""
     if resume:
@@ -111,7 +111,7 @@ def _check_output(cfg: FinetuneConfig, base: Path, out: Path, where: str, resume
     shutil.rmtree(out)
 
 
-def _same_as_before(out: Path, resolved: dict, where: str) -> None:
+def same_as_before(out: Path, resolved: dict, where: str) -> None:
     """--resume continues the same run: the settings and the data must be those the checkpoint was made with."""
     import yaml
     saved = yaml.safe_load((out / "config.resolved.yaml").read_text(encoding="utf-8")) if (out / "config.resolved.yaml").exists() else None
@@ -184,7 +184,7 @@ def finetune(config: str | Path | FinetuneConfig, *, profile: str | None = None,
         cfg, base, where = load_config(config), Path(base or Path(config).parent), str(config)
     cfg = resolve(cfg, profile)
     out = base / cfg.output.dir
-    _check_output(cfg, base, out, where, resume)
+    check_output(cfg, base, out, where, resume)
     device = pick_device(cfg.profile)
     kind, ref = prepare.locate_model(cfg.model.name, base, where)
     if cfg.method.name == "qlora" and (why := prepare.qlora_problem(device)):
@@ -202,7 +202,7 @@ def finetune(config: str | Path | FinetuneConfig, *, profile: str | None = None,
     import yaml
     resolved = {**cfg.model_dump(mode="json"), "inputs": _inputs(cfg, base, kind, ref, device)}
     if resume:
-        _same_as_before(out, resolved, where)
+        same_as_before(out, resolved, where)
     (out / "config.resolved.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True), encoding="utf-8")
     say(f"data: {data.report.split['train']} train, {data.report.split['validation']} validation and "
         f"{data.report.split['eval']} eval examples; {len(data.report.problems)} bad rows"
