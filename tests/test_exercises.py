@@ -98,22 +98,6 @@ def _exact_leaks(lines, test_rows):
     return out
 
 
-def _normalised_leaks(lines, test_rows):
-    import json
-
-    from ftlib.data import normalize_prompt
-    prompt = lambda r: normalize_prompt(r["instruction"] + ("\n\n" + r["input"] if r.get("input") else ""))  # noqa: E731
-    held = {prompt(r) for r in test_rows}
-    out = []
-    for number, line in enumerate(lines, start=1):
-        try:
-            if prompt(json.loads(line)) in held:
-                out.append(number)
-        except (ValueError, KeyError, TypeError):
-            continue
-    return out
-
-
 def test_every_checker_has_a_wrong_answer_here():
     from ftlib.course.exercises import CHECKS
     assert set(_wrong_answers()) == set(CHECKS)
@@ -150,7 +134,7 @@ def _reference_functions():
         "09.psi": lambda reference, live: __import__("ftlib.metrics.drift", fromlist=["x"]).psi_from_counts(
             [float(x) for x in reference], [float(x) for x in live]),
         "10.zero_bytes": lambda psi, n, stage: __import__("ftlib.cores.memory", fromlist=["x"]).zero_state_bytes(psi, n, stage),
-        "11.leaked_lines": _normalised_leaks,
+        "11.leaked_lines": __import__("ftlib.course.exercises.ch11_capstone", fromlist=["x"]).leaked_lines,
     }
 
 

@@ -1,6 +1,5 @@
 """Chapter 11's exercise checkers: they accept the right answer and name the usual mistakes."""
 import copy
-import json
 
 from ftlib.course.exercises import check
 from ftlib.course.exercises.ch11_capstone import LLAMA_FACTORY
@@ -14,25 +13,17 @@ def _solution(name):
     return namespace
 
 
-def test_leaked_lines_checker(capsys):
+def test_leaked_lines_checker(capsys, monkeypatch):
     right = _solution("11.leaked_lines")["my_leaked_lines"]
     assert check("11.leaked_lines", right)
     capsys.readouterr()
     assert not check("11.leaked_lines", lambda lines, rows: [n - 1 for n in right(lines, rows)])
     assert "count lines from 1" in capsys.readouterr().out
 
-    def exact(lines, rows):                          # no normalisation: misses the reworded leak
-        held = {(r["instruction"], r["input"]) for r in rows}
-        found = []
-        for number, line in enumerate(lines, start=1):
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(row, dict) and (row.get("instruction"), row.get("input")) in held:
-                found.append(number)
-        return found
-    assert not check("11.leaked_lines", exact)
+    import ftlib.data                                # the solution without normalisation: misses the reworded leak
+    with monkeypatch.context() as m:
+        m.setattr(ftlib.data, "normalize_prompt", lambda prompt: prompt)
+        assert not check("11.leaked_lines", right)
     assert "after normalising them" in capsys.readouterr().out
     assert not check("11.leaked_lines", lambda lines, rows: list(range(1, len(lines) + 1)))
     assert "skip lines that are not valid rows" in capsys.readouterr().out

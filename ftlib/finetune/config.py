@@ -134,6 +134,12 @@ class FinetuneConfig(Section):
     eval: EvalSection = EvalSection()
     output: OutputSection = OutputSection()
 
+    def data_files(self) -> dict[str, DataFile]:
+        """The data files the config names, by key path: data.train, and data.validation and eval.file
+        where they are files."""
+        named = {"data.train": self.data.train, "data.validation": self.data.validation, "eval.file": self.eval.file}
+        return {key: spec for key, spec in named.items() if isinstance(spec, DataFile)}
+
     @model_validator(mode="after")
     def _combinations(self):
         pairs = self.data.train.format == "preference"

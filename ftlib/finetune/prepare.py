@@ -107,6 +107,26 @@ def sample(examples: list[Example], n: int) -> list[Example]:
 
 
 @dataclass
+class Start:
+    """The model a run starts from: how it was named, where its weights are, its tokenizer and chat template."""
+    kind: str                # "course", "folder" or "hub"
+    reference: str           # the course name, the absolute folder or the hub id
+    path: str                # what from_pretrained loads
+    tokenizer: object
+    template: str
+
+
+def start_model(cfg: FinetuneConfig, base: Path, where: str = "config") -> Start:
+    """Find the model (a course product is built if needed), load its tokenizer and pick the template."""
+    from ftlib.engine.models import tokenizer_from
+    from ftlib.products.registry import resolve_model_path
+    kind, ref = locate_model(cfg.model.name, base, where)
+    path = resolve_model_path(ref, profile=cfg.profile, seed=cfg.train.seed)
+    tokenizer = tokenizer_from(path)
+    return Start(kind, ref, path, tokenizer, pick_template(tokenizer, cfg.model.template))
+
+
+@dataclass
 class Data:
     train: list[Example]
     validation: list[Example]
@@ -122,23 +142,18 @@ def _read(spec: DataFile, base: Path, key: str) -> tuple[list[Example], list]:
         raise ConfigError([("config", f"{key}.path", str(err))]) from None
 
 
+ROLES = {"data.train": "train", "data.validation": "validation", "eval.file": "eval"}
+
+
 def prepare_data(cfg: FinetuneConfig, base: Path, tokenizer, template: str) -> Data:
     """Read and check every data file of ``cfg`` (paths relative to ``base``). Raises DataError with
     ``on_bad_rows: error`` if any row is bad; with ``drop`` the bad rows are left out and counted."""
-    files, problems = {}, []
-    train, p = _read(cfg.data.train, base, "data.train")
-    problems += p
-    files[cfg.data.train.path] = {"role": "train", "format": cfg.data.train.format, "rows": len(train) + len(p)}
-    validation_file, eval_file = [], []
-    if isinstance(cfg.data.validation, DataFile):
-        validation_file, p = _read(cfg.data.validation, base, "data.validation")
+    read, files, problems = {}, {}, []
+    for key, spec in cfg.data_files().items():
+        read[key], p = _read(spec, base, key)
         problems += p
-        files[cfg.data.validation.path] = {"role": "validation", "format": cfg.data.validation.format,
-                                           "rows": len(validation_file) + len(p)}
-    if cfg.eval.file is not None:
-        eval_file, p = _read(cfg.eval.file, base, "eval.file")
-        problems += p
-        files[cfg.eval.file.path] = {"role": "eval", "format": cfg.eval.file.format, "rows": len(eval_file) + len(p)}
+        files[spec.path] = {"role": ROLES[key], "format": spec.format, "rows": len(read[key]) + len(p)}
+    train, validation_file, eval_file = (read.get(key, []) for key in ROLES)
     problems += cross_checks(train, validation_file + eval_file, tokenizer=tokenizer, template=template,
                              max_length=cfg.data.max_length)
     bad = {(q.path, q.line) for q in problems}

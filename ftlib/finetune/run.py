@@ -62,13 +62,10 @@ def command_path(path: Path, base: Path) -> str:
 def check(config: str | Path, *, profile: str | None = None):
     """Check a config and every row of its data without training: the :class:`~ftlib.finetune.prepare.Data`
     (its ``report`` says what was found), or ConfigError / DataError listing every problem."""
-    from ftlib.engine.models import tokenizer_from
-    from ftlib.products.registry import resolve_model_path
     cfg = resolve(load_config(config), profile)
     base = Path(config).parent
-    _, ref = prepare.locate_model(cfg.model.name, base, str(config))
-    tokenizer = tokenizer_from(resolve_model_path(ref, profile=cfg.profile, seed=cfg.train.seed))
-    return prepare.prepare_data(cfg, base, tokenizer, prepare.pick_template(tokenizer, cfg.model.template))
+    start = prepare.start_model(cfg, base, str(config))
+    return prepare.prepare_data(cfg, base, start.tokenizer, start.template)
 
 
 def _versions() -> dict:
@@ -80,11 +77,12 @@ def _write_json(path: Path, value) -> None:
     path.write_text(json.dumps(value, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def _inputs(cfg: FinetuneConfig, base: Path, model_kind: str, model_ref: str, device) -> dict:
+def _inputs(cfg: FinetuneConfig, base: Path, start: prepare.Start, device) -> dict:
     """Everything the run depends on beyond the settings: the data files' hashes, the model, the machine."""
     from ftlib.engine.cache import file_hash
-    files = [cfg.data.train] + [f for f in (cfg.data.validation, cfg.eval.file) if not isinstance(f, (float, type(None)))]
-    return {"model": {"kind": model_kind, "reference": model_ref if model_kind != "folder" else shown(Path(model_ref), base)},
+    files = cfg.data_files().values()
+    reference = shown(Path(start.reference), base) if start.kind == "folder" else start.reference
+    return {"model": {"kind": start.kind, "reference": reference},
             "data_sha256": {f.path: file_hash(base / f.path) for f in files},
             "device": device.type, "packages": _versions()}
 
@@ -103,7 +101,7 @@ def check_output(cfg: FinetuneConfig, base: Path, out: Path, where: str, resume:
     if not cfg.output.overwrite:
         raise ConfigError([(where, "output.dir", f"{shown(out, base)} holds an earlier run: continue it with --resume, "
                             "choose another output.dir, or set output.overwrite: true")])
-    inputs = [base / f.path for f in (cfg.data.train, cfg.data.validation, cfg.eval.file) if hasattr(f, "path")]
+    inputs = [base / spec.path for spec in cfg.data_files().values()]
     for path in [base, *inputs]:
         if path.resolve() == out.resolve() or out.resolve() in path.resolve().parents:
             raise ConfigError([(where, "output.dir", "output.overwrite would delete the config's folder or a data "
@@ -174,8 +172,7 @@ def finetune(config: str | Path | FinetuneConfig, *, profile: str | None = None,
     :class:`~ftlib.finetune.rows.DataError` before any training when something is wrong.
     """
     from ftlib.engine.hardware import pick_device, seed_everything
-    from ftlib.engine.models import from_pretrained, save_model, tokenizer_from
-    from ftlib.products.registry import resolve_model_path
+    from ftlib.engine.models import from_pretrained, save_model
 
     t0 = time.perf_counter()
     if isinstance(config, FinetuneConfig):
@@ -186,12 +183,10 @@ def finetune(config: str | Path | FinetuneConfig, *, profile: str | None = None,
     out = base / cfg.output.dir
     check_output(cfg, base, out, where, resume)
     device = pick_device(cfg.profile)
-    kind, ref = prepare.locate_model(cfg.model.name, base, where)
     if cfg.method.name == "qlora" and (why := prepare.qlora_problem(device)):
         raise ConfigError([(where, "method.name", why)])
-    model_path = resolve_model_path(ref, profile=cfg.profile, seed=cfg.train.seed)   # a course product: built if needed
-    tokenizer = tokenizer_from(model_path)
-    template = prepare.pick_template(tokenizer, cfg.model.template)
+    start = prepare.start_model(cfg, base, where)
+    model_path, tokenizer, template = start.path, start.tokenizer, start.template
     out.mkdir(parents=True, exist_ok=True)
     try:
         data = prepare.prepare_data(cfg, base, tokenizer, template)
@@ -200,7 +195,7 @@ def finetune(config: str | Path | FinetuneConfig, *, profile: str | None = None,
         raise
     _write_json(out / "data_report.json", data.report.to_dict())
     import yaml
-    resolved = {**cfg.model_dump(mode="json"), "inputs": _inputs(cfg, base, kind, ref, device)}
+    resolved = {**cfg.model_dump(mode="json"), "inputs": _inputs(cfg, base, start, device)}
     if resume:
         same_as_before(out, resolved, where)
     (out / "config.resolved.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True), encoding="utf-8")

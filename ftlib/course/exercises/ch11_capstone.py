@@ -20,7 +20,7 @@ def _cases() -> list[tuple[str, list[str], list[dict]]]:
     return [("the planted file", planted, test), ("a leak in other case and punctuation", lines, test)]
 
 
-def _leaks(lines: list[str], test_rows: list[dict]) -> list[int]:
+def leaked_lines(lines: list[str], test_rows: list[dict]) -> list[int]:
     """The library's answer: lines whose prompt, normalised, is a test row's (ftlib.finetune.rows)."""
     from ftlib.finetune.rows import BadRow, parse_row
     held = {parse_row(r, "alpaca", "test", i).prompt_key for i, r in enumerate(test_rows, 1)}
@@ -43,7 +43,7 @@ def _leaked_lines(answer, **context) -> tuple[bool, str]:
             return False, problem
         if not isinstance(got, (list, tuple)) or not all(isinstance(n, int) and not isinstance(n, bool) for n in got):
             return False, f"return a list of line numbers (ints); you return {type(got).__name__}"
-        want = _leaks(lines, test)
+        want = leaked_lines(lines, test)
         if sorted(got) == want:
             continue
         if sorted(n + 1 for n in got) == want:
